@@ -1,0 +1,110 @@
+"""The seams of the loop: what the runner is handed instead of importing it.
+
+``core`` imports neither ``agent`` nor ``sandbox``: the runner receives an
+``Evaluator`` (scoring in the sandbox), a ``VariationOperator`` (the agent, or a
+test's scripted operator) and a ``Supervisor``. Each is a Protocol so that a test
+double is a plain class.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.core.run_log import RunLog
+from orchestrator.core.scoring import Score
+from orchestrator.core.types import Lineage
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """Scores source code in a fresh sandbox container; never runs it on the host."""
+
+    def evaluate(self, source_code: str, *, purpose: str = "evaluate") -> Score: ...
+
+    def configurations(self) -> list[str]: ...
+
+    def scoring_context(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+class VariationContext(BaseModel):
+    """What one variation step starts from."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    step: int
+    lineage: Lineage
+    work_dir: Path  # the agent's writable tree (mounted in the sandbox at /workspace)
+    solution_file: str
+    directive: str | None = None  # the supervisor's redirect, if any
+    evaluator: Evaluator
+    run_log: RunLog
+    tokens_left: int | None = None
+    cost_left_usd: float | None = None
+
+
+class VariationResult(BaseModel):
+    """How a step ended: a submitted candidate, or a failed attempt with its reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    submitted: bool
+    source: str | None = None
+    rationale: str = ""
+    failure_reason: str = ""
+    tokens_used: int = 0
+    cost_usd: float = 0.0
+    model_turns: int = 0
+    tool_calls: int = 0
+
+
+@runtime_checkable
+class VariationOperator(Protocol):
+    """``Vary(P_t)``: produce one candidate from the lineage."""
+
+    def vary(self, context: VariationContext) -> VariationResult: ...
+
+
+class StepOutcome(BaseModel):
+    """What the runner tells the supervisor after each step."""
+
+    step: int
+    committed: bool
+    reason: str
+    aggregate: float = 0.0
+    source_hash: str | None = None
+    rationale: str = ""
+
+
+class Directive(BaseModel):
+    """A supervisor's redirect, injected into the next steps' prompts."""
+
+    text: str
+    trigger: str
+    step: int
+    tokens_used: int = 0
+    cost_usd: float = 0.0
+    tried: list[str] = Field(default_factory=list)
+
+
+@runtime_checkable
+class Supervisor(Protocol):
+    """Watches the trajectory and, when it stalls, writes a directive."""
+
+    def after_step(self, outcome: StepOutcome, lineage: Lineage) -> Directive | None: ...
+
+    def current_directive(self) -> str | None: ...
+
+
+class NoSupervisor:
+    """The supervisor used when ``supervisor.enabled`` is false."""
+
+    def after_step(self, outcome: StepOutcome, lineage: Lineage) -> Directive | None:
+        return None
+
+    def current_directive(self) -> str | None:
+        return None

@@ -1,0 +1,82 @@
+"""The scoring contract a user implements, and the Score it returns.
+
+This module is mounted read-only into the sandbox and imported there by the
+user's scorer (``from orchestrator.core.scoring import ScoringFunction, Score``),
+so it must import nothing but the standard library and pydantic. Scorers written
+for the original AVO implementation port by changing that one import.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Score(BaseModel):
+    """A candidate's result: correctness first, then one positive metric per configuration.
+
+    Higher values are better (throughput, TFLOPS, speedup). ``geomean`` is zero for
+    an incorrect candidate and for any configuration that failed, scored zero or is
+    not a finite number: the aggregate never silently drops a failing configuration.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    values: dict[str, float] = Field(default_factory=dict)
+    passes_correctness: bool = False
+    correctness_message: str = ""
+    error: str | None = None
+    duration_s: float | None = None
+
+    @property
+    def geomean(self) -> float:
+        return self.aggregate(list(self.values))
+
+    def aggregate(self, configurations: list[str]) -> float:
+        """Geometric mean over ``configurations``; 0.0 if any is missing or not positive."""
+        if not self.passes_correctness or not configurations:
+            return 0.0
+        logs = []
+        for name in configurations:
+            value = self.values.get(name)
+            if value is None or not math.isfinite(value) or value <= 0:
+                return 0.0
+            logs.append(math.log(value))
+        return math.exp(sum(logs) / len(logs))
+
+    def failed_configurations(self, configurations: list[str]) -> list[str]:
+        """Configurations that are missing, zero, negative or not finite."""
+        bad = []
+        for name in configurations:
+            value = self.values.get(name)
+            if value is None or not math.isfinite(value) or value <= 0:
+                bad.append(name)
+        return bad
+
+    @classmethod
+    def failure(cls, message: str, *, error: str | None = None) -> "Score":
+        return cls(passes_correctness=False, correctness_message=message, error=error or message)
+
+
+class ScoringFunction(ABC):
+    """What a user implements as ``class Scorer(ScoringFunction)`` in ``scoring_module``.
+
+    It runs inside the sandbox, in a fresh container per evaluation, with the
+    candidate in the workspace (the current directory). The harness seeds Python's,
+    NumPy's and PyTorch's generators with a fresh value per call before
+    ``evaluate``, so inputs drawn from them differ every evaluation.
+    """
+
+    @abstractmethod
+    def evaluate(self, source_code: str, source_file: str = "solution.py") -> Score:
+        """Check correctness on fresh inputs, then measure each configuration."""
+
+    @abstractmethod
+    def get_configurations(self) -> list[str]:
+        """Names of the benchmark configurations the aggregate is taken over."""
+
+    def get_scoring_context(self) -> str:
+        """Text shown to the agent: what is measured, the interface, the rules."""
+        return ""
