@@ -1,0 +1,392 @@
+"""The agent's tools: schemas from pydantic models, validated dispatch, bounded results.
+
+The tool names are part of avo's interface (see docs/ARCHITECTURE.md). File tools act
+on the host but only inside the work dir; ``run_shell`` and ``evaluate`` never run
+anything on the host: the first goes to the sandbox given to ``build_agent``, the
+second to the run's evaluator (which scores in a fresh container).
+
+A bad call (unknown tool, arguments that are not JSON or fail validation, a path that
+escapes, a missing search text) is answered with an error result the model can act on;
+only faults no model action can fix (the scorer itself broken, Docker gone, the LLM or
+the budget failing) leave the step as exceptions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from orchestrator.agent.knowledge_base import KnowledgeBase
+from orchestrator.agent.lineage_summary import attempts_table, per_configuration, unified_diff, versions_table
+from orchestrator.agent.messages import ToolCall, ToolSpec
+from orchestrator.agent.truncation import truncate_middle
+from orchestrator.agent.workspace_paths import read_text, resolve_inside, write_text
+from orchestrator.core.interfaces import Evaluator
+from orchestrator.core.scoring import Score
+from orchestrator.core.types import Lineage
+from orchestrator.errors import BudgetExhausted, LLMError, ScorerError
+from sandbox.errors import DockerUnavailable, GpuUnavailable, ImageMissing, SandboxClosed
+from sandbox.result import ExecResult
+
+#: Faults no tool call can repair: they end the step (and the runner decides about the run).
+FATAL = (ScorerError, LLMError, BudgetExhausted, DockerUnavailable, ImageMissing, GpuUnavailable, SandboxClosed)
+LIST_LIMIT = 400
+SKIPPED_DIRS = {".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".venv", "node_modules"}
+
+
+class Shell(Protocol):
+    """What ``run_shell`` needs of :class:`sandbox.Sandbox`."""
+
+    def exec(self, cmd: list[str] | str, stdin: bytes | None = None, timeout_s: float | None = None) -> ExecResult: ...
+
+
+class ToolArgs(BaseModel):
+    """Base of the argument models; the docstring of each is the tool's description."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ListFiles(ToolArgs):
+    """List the files of the workspace (or of a sub-directory), with sizes."""
+
+    path: str = Field(default=".", description="directory relative to the workspace")
+
+
+class ReadFile(ToolArgs):
+    """Read a workspace file, optionally only lines start_line..end_line (1-based, inclusive)."""
+
+    path: str = Field(description="file relative to the workspace")
+    start_line: int | None = Field(default=None, ge=1)
+    end_line: int | None = Field(default=None, ge=1)
+
+
+class WriteFile(ToolArgs):
+    """Create or overwrite a workspace file with the given content."""
+
+    path: str = Field(description="file relative to the workspace")
+    content: str
+
+
+class EditFile(ToolArgs):
+    """Replace one exact occurrence of `search` with `replace` in a workspace file.
+    The search text must occur exactly once (whitespace matters)."""
+
+    path: str = Field(description="file relative to the workspace")
+    search: str = Field(description="exact text to find; must be unique in the file")
+    replace: str = Field(description="text to put in its place")
+
+
+class RunShell(ToolArgs):
+    """Run a shell command in a disposable sandbox container (no network), with the
+    workspace mounted as the current directory. Use it to compile, test, profile."""
+
+    command: str
+    timeout_s: float | None = Field(default=None, gt=0, le=3600, description="seconds before the command is killed")
+
+
+class Evaluate(ToolArgs):
+    """Score the current solution file with the run's scoring function, in the sandbox:
+    correctness first, then the metric of every benchmark configuration."""
+
+
+class SearchKnowledge(ToolArgs):
+    """Search the knowledge base (documentation, reference code) with BM25; returns
+    file paths and line ranges to read."""
+
+    query: str
+    k: int = Field(default=5, ge=1, le=20, description="number of hits")
+
+
+class ReadKnowledge(ToolArgs):
+    """Read a knowledge base file, optionally only lines start_line..end_line."""
+
+    path: str = Field(description="path as shown by search_knowledge or the index")
+    start_line: int | None = Field(default=None, ge=1)
+    end_line: int | None = Field(default=None, ge=1)
+
+
+class ViewLineage(ToolArgs):
+    """Show every committed version with its score and commit message, and the
+    recent failed attempts."""
+
+
+class ShowVersion(ToolArgs):
+    """Show a committed version's source, or (diff=true) its unified diff against the
+    current solution file."""
+
+    version: int = Field(ge=0)
+    diff: bool = False
+
+
+class Submit(ToolArgs):
+    """Submit the current content of the solution file as this step's candidate and
+    end the step. It is re-scored in a fresh container and committed only if it is
+    correct and beats the best version."""
+
+    rationale: str = Field(description="what changed and why it should be faster")
+
+
+TOOLS: dict[str, type[ToolArgs]] = {
+    "list_files": ListFiles,
+    "read_file": ReadFile,
+    "write_file": WriteFile,
+    "edit_file": EditFile,
+    "run_shell": RunShell,
+    "evaluate": Evaluate,
+    "search_knowledge": SearchKnowledge,
+    "read_knowledge": ReadKnowledge,
+    "view_lineage": ViewLineage,
+    "show_version": ShowVersion,
+    "submit": Submit,
+}
+
+
+class ToolOutcome(BaseModel):
+    """The text returned to the model, and whether the call ended the step."""
+
+    content: str
+    is_error: bool = False
+    submitted: bool = False
+    source: str | None = None
+    rationale: str = ""
+    score: Score | None = None
+
+
+class ToolFailure(Exception):
+    """A tool call the model can correct; its message becomes the error result."""
+
+
+def tool_specs() -> list[ToolSpec]:
+    return [ToolSpec(name=name, description=_describe(model), parameters=_schema(model)) for name, model in TOOLS.items()]
+
+
+def _describe(model: type[ToolArgs]) -> str:
+    return " ".join((model.__doc__ or "").split())
+
+
+def _schema(model: type[ToolArgs]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    schema.pop("title", None)
+    schema.pop("description", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+    schema.setdefault("properties", {})
+    return schema
+
+
+class Toolbox:
+    """The tools bound to one variation step's work dir, sandbox, evaluator and lineage."""
+
+    def __init__(
+        self,
+        *,
+        work_dir: Path,
+        solution_file: str,
+        shell: Shell,
+        evaluator: Evaluator,
+        lineage: Lineage,
+        knowledge: KnowledgeBase | None = None,
+        output_limit: int = 12_000,
+    ) -> None:
+        self.work_dir = Path(work_dir)
+        self.solution_file = solution_file
+        self.shell = shell
+        self.evaluator = evaluator
+        self.lineage = lineage
+        self.knowledge = knowledge or KnowledgeBase.empty()
+        self.output_limit = output_limit
+        self._handlers: dict[str, Callable[[Any], ToolOutcome | str]] = {
+            name: getattr(self, f"_{name}") for name in TOOLS
+        }
+
+    def specs(self) -> list[ToolSpec]:
+        return tool_specs()
+
+    def dispatch(self, call: ToolCall) -> ToolOutcome:
+        """Validate and run one call; every mistake becomes an error result."""
+        model = TOOLS.get(call.name)
+        if model is None:
+            return _error(f"unknown tool {call.name!r}; the tools are: {', '.join(TOOLS)}")
+        if isinstance(call.arguments, str):
+            return _error(
+                f"the arguments of {call.name} are not a JSON object ({truncate_middle(call.arguments, 200)!r}); "
+                "call it again with a JSON object matching its schema"
+            )
+        try:
+            args = model.model_validate(call.arguments)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
+            return _error(f"invalid arguments for {call.name}: {problems}")
+        try:
+            result = self._handlers[call.name](args)
+        except FATAL:
+            raise
+        except (ToolFailure, OSError, ValueError) as exc:
+            return _error(str(exc) or type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - a tool's own fault must not end a week-long run
+            return _error(f"{call.name} failed: {type(exc).__name__}: {exc}")
+        outcome = result if isinstance(result, ToolOutcome) else ToolOutcome(content=result)
+        outcome.content = truncate_middle(outcome.content, self.output_limit)
+        return outcome
+
+    def solution_source(self) -> str:
+        """The current candidate: the solution file in the work dir, read safely."""
+        try:
+            return read_text(self.work_dir, self.solution_file)
+        except FileNotFoundError as exc:
+            raise ToolFailure(f"{self.solution_file} does not exist in the workspace; write it first") from exc
+
+    # --- file tools (host, confined to the work dir) ---
+
+    def _list_files(self, args: ListFiles) -> str:
+        top = resolve_inside(self.work_dir, args.path)
+        if not top.is_dir():
+            raise ToolFailure(f"{args.path} is not a directory")
+        root = self.work_dir.resolve()
+        entries: list[str] = []
+        for current, dirs, files in os.walk(top, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+            here = Path(current)
+            for name in sorted(files) + [d + "/" for d in dirs if (here / d).is_symlink()]:
+                path = here / name.rstrip("/")
+                relative = path.relative_to(root).as_posix()
+                if path.is_symlink():
+                    entries.append(f"{relative} -> (symlink)")
+                else:
+                    entries.append(f"{relative} ({path.stat().st_size} bytes)")
+                if len(entries) >= LIST_LIMIT:
+                    return "\n".join(entries) + f"\n[... listing stopped at {LIST_LIMIT} entries ...]"
+        return "\n".join(entries) or "(empty)"
+
+    def _read_file(self, args: ReadFile) -> str:
+        lines = read_text(self.work_dir, args.path).splitlines()
+        if args.start_line is None and args.end_line is None:
+            return f"{args.path} ({len(lines)} lines)\n" + "\n".join(lines)
+        first = args.start_line or 1
+        last = min(args.end_line or len(lines), len(lines))
+        return f"{args.path} lines {first}-{last} of {len(lines)}\n" + "\n".join(lines[first - 1 : last])
+
+    def _write_file(self, args: WriteFile) -> str:
+        write_text(self.work_dir, args.path, args.content)
+        return f"wrote {len(args.content.encode())} bytes ({len(args.content.splitlines())} lines) to {args.path}"
+
+    def _edit_file(self, args: EditFile) -> str:
+        if not args.search:
+            raise ToolFailure("search text is empty; give the exact text to replace")
+        text = read_text(self.work_dir, args.path)
+        count = text.count(args.search)
+        if count == 0:
+            raise ToolFailure(
+                f"search text not found in {args.path}; read_file it and copy the exact text (whitespace and indentation matter)"
+            )
+        if count > 1:
+            lines = _occurrence_lines(text, args.search)
+            raise ToolFailure(
+                f"search text occurs {count} times in {args.path} (starting at lines {', '.join(map(str, lines))}); "
+                "include more surrounding lines so it is unique"
+            )
+        write_text(self.work_dir, args.path, text.replace(args.search, args.replace, 1))
+        line = text[: text.index(args.search)].count("\n") + 1
+        return f"edited {args.path}: replaced {len(args.search.splitlines())} lines at line {line}"
+
+    # --- sandboxed tools ---
+
+    def _run_shell(self, args: RunShell) -> str:
+        result = self.shell.exec(args.command, timeout_s=args.timeout_s)
+        status = f"exit code {result.exit_code}"
+        if result.timed_out:
+            status += " (timed out: the sandbox killed the command)"
+        if result.oom_killed:
+            status += " (killed: out of memory)"
+        half = self.output_limit // 2
+        parts = [f"{status}; {result.duration_s:.2f}s"]
+        for name, text, cut in (("stdout", result.stdout, result.stdout_truncated), ("stderr", result.stderr, result.stderr_truncated)):
+            if text:
+                note = " (cut by the sandbox's output limit)" if cut else ""
+                parts.append(f"--- {name}{note} ---\n{truncate_middle(text, half)}")
+        return "\n".join(parts)
+
+    def _evaluate(self, args: Evaluate) -> ToolOutcome:
+        score = self.evaluator.evaluate(self.solution_source(), purpose="agent-evaluate")
+        return ToolOutcome(content=format_score(score, self._configurations(), self.lineage), score=score)
+
+    def _configurations(self) -> list[str]:
+        return self.lineage.configurations or self.evaluator.configurations()
+
+    # --- knowledge and lineage ---
+
+    def _search_knowledge(self, args: SearchKnowledge) -> str:
+        if not self.knowledge:
+            return "no knowledge base is configured for this run"
+        hits = self.knowledge.search(args.query, args.k)
+        if not hits:
+            return f"no matches for {args.query!r}"
+        per_hit = max(self.output_limit // max(len(hits), 1) - 200, 200)
+        return "\n\n".join(
+            f"[{n}] {h.path} lines {h.start_line}-{h.end_line} (score {h.score:.2f}) - {h.title}\n{truncate_middle(h.text, per_hit)}"
+            for n, h in enumerate(hits, 1)
+        )
+
+    def _read_knowledge(self, args: ReadKnowledge) -> str:
+        return self.knowledge.read(args.path, args.start_line, args.end_line)
+
+    def _view_lineage(self, args: ViewLineage) -> str:
+        configurations = self._configurations()
+        best = self.lineage.best
+        lines = [f"configurations: {', '.join(configurations) or '(unknown)'}", "versions:", versions_table(self.lineage, limit=100)]
+        if best is not None:
+            lines.append(f"best: v{best.version} ({per_configuration(best, configurations)})")
+        lines += ["recent failed attempts:", attempts_table(self.lineage, limit=20)]
+        return "\n".join(lines)
+
+    def _show_version(self, args: ShowVersion) -> str:
+        if args.version >= len(self.lineage.solutions):
+            raise ToolFailure(f"no version v{args.version}; versions are v0..v{len(self.lineage.solutions) - 1}")
+        solution = self.lineage.solutions[args.version]
+        if not args.diff:
+            return f"v{solution.version} (aggregate {solution.aggregate:.6g}) {self.solution_file}:\n{solution.source}"
+        current = self.solution_source()
+        return unified_diff(solution.source, current, f"v{solution.version}/{self.solution_file}", f"{self.solution_file} (current)")
+
+    def _submit(self, args: Submit) -> ToolOutcome:
+        source = self.solution_source()
+        if not source.strip():
+            raise ToolFailure(f"{self.solution_file} is empty; write the candidate before submitting")
+        return ToolOutcome(content="submitted", submitted=True, source=source, rationale=args.rationale)
+
+
+def format_score(score: Score, configurations: list[str], lineage: Lineage) -> str:
+    """An evaluation as the model reads it: correctness, every configuration, the aggregate vs the best."""
+    lines = [f"correct: {'yes' if score.passes_correctness else 'NO'}"]
+    if score.correctness_message:
+        lines.append(f"correctness: {score.correctness_message}")
+    if score.error:
+        lines.append(f"error:\n{score.error}")
+    failed = set(score.failed_configurations(configurations))
+    for name in configurations:
+        value = score.values.get(name)
+        shown = "missing" if value is None else f"{value:.6g}"
+        lines.append(f"  {name}: {shown}{' FAILED' if name in failed else ''}")
+    aggregate = score.aggregate(configurations)
+    lines.append(f"aggregate (geometric mean over {len(configurations)} configurations): {aggregate:.6g}")
+    best = lineage.best
+    if best is not None and best.aggregate > 0:
+        lines.append(f"best committed: v{best.version} aggregate {best.aggregate:.6g} (this is {(aggregate / best.aggregate - 1) * 100:+.1f}%)")
+    if score.duration_s is not None:
+        lines.append(f"evaluation took {score.duration_s:.1f}s")
+    return "\n".join(lines)
+
+
+def _occurrence_lines(text: str, search: str) -> list[int]:
+    lines, start = [], text.find(search)
+    while start != -1 and len(lines) < 10:
+        lines.append(text.count("\n", 0, start) + 1)
+        start = text.find(search, start + 1)
+    return lines
+
+
+def _error(message: str) -> ToolOutcome:
+    return ToolOutcome(content=f"error: {message}", is_error=True)

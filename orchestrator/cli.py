@@ -1,0 +1,206 @@
+"""``avo``: init | run | status | lineage | doctor, plus the sandbox's sandbox exec | gc | image.
+
+Every error a user can cause ends as one red line naming the fix and exit status 2;
+a second Ctrl-C ends with 130. No traceback reaches the terminal for those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from orchestrator.config import EvolutionConfig, render_default_yaml
+from orchestrator.errors import AvoError, ConfigError
+from sandbox.errors import SandboxError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from sandbox import command_line
+
+    parser = argparse.ArgumentParser(prog="avo", description="Agentic Variation Operators: evolve code with an "
+                                     "LLM agent; every command and scoring call runs in a disposable container.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    init = commands.add_parser("init", help="write a commented config (and a starter seed and scorer)")
+    init.add_argument("-o", "--output", type=Path, default=Path("avo.yaml"), help="config file to write")
+    init.add_argument("--force", action="store_true", help="overwrite an existing config file")
+    init.set_defaults(func=_init)
+
+    run = commands.add_parser("run", help="run (or resume) an evolution")
+    run.add_argument("config", type=Path)
+    run.add_argument("--resume", action="store_true", help="continue the workspace's existing lineage")
+    run.add_argument("--replay", type=Path, help="drive the agent from a recorded transcript (provider replay)")
+    run.set_defaults(func=_run)
+
+    status = commands.add_parser("status", help="best version, budgets used, recent events")
+    status.add_argument("config", type=Path)
+    status.add_argument("-n", "--events", type=int, default=10, help="how many recent events")
+    status.set_defaults(func=_status)
+
+    lineage = commands.add_parser("lineage", help="a table of committed versions")
+    lineage.add_argument("config", type=Path)
+    lineage.set_defaults(func=_lineage)
+
+    doctor = commands.add_parser("doctor", help="check Docker, the image, GPUs, the config and the LLM key")
+    doctor.add_argument("config", type=Path, nargs="?")
+    doctor.set_defaults(func=_doctor)
+
+    command_line.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return handler(args)
+    except (AvoError, SandboxError) as exc:
+        first, *rest = str(exc).splitlines() or [type(exc).__name__]
+        errors.print(f"avo: {first}", style="bold red", highlight=False, markup=False)
+        if rest:
+            errors.print("\n".join(rest), style="dim", highlight=False, markup=False)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        errors.print("avo: aborted; resume with `avo run CONFIG --resume`", style="bold red", highlight=False)
+        return EXIT_INTERRUPTED
+
+
+def _init(args: argparse.Namespace) -> int:
+    from orchestrator.starter import STARTER_FILES
+
+    output: Path = args.output
+    if output.exists() and not args.force:
+        raise ConfigError(f"{output} already exists: choose another -o FILE or pass --force")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render_default_yaml(), encoding="utf-8")
+    written = [output]
+    for name, content in STARTER_FILES.items():
+        path = output.parent / name
+        if not path.exists():
+            path.write_text(content, encoding="utf-8")
+            written.append(path)
+    console.print(f"wrote {', '.join(map(str, written))}\nnext: `make image`, set OPENAI_API_KEY, "
+                  f"then `avo run {output}`", highlight=False)
+    return 0
+
+
+def _load(path: Path, replay: Path | None = None) -> EvolutionConfig:
+    config = EvolutionConfig.from_yaml(path)
+    if replay is None:
+        return config
+    llm = config.llm.model_copy(update={"provider": "replay", "replay_file": replay.resolve()})
+    config = config.model_copy(update={"llm": llm})
+    config.check_files("--replay")
+    return config
+
+
+def _run(args: argparse.Namespace) -> int:
+    from orchestrator.core.evolution import EvolutionRunner
+    from orchestrator.run_view import RunView
+
+    config = _load(args.config, args.replay)
+    runner = EvolutionRunner(config, resume=args.resume)
+    with RunView(config.run_log_path, console):
+        results = runner.run()
+    table = Table(title=f"{config.project_name}: {results.stop_reason}", show_header=False)
+    for key, value in results.model_dump().items():
+        table.add_row(key, str(value))
+    console.print(table)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from orchestrator.core.budget import BudgetUsage
+    from orchestrator.core.run_log import read_events
+    from orchestrator.persistence.store import open_store
+    from orchestrator.run_view import describe
+
+    config = _load(args.config)
+    lineage = open_store(config).load()
+    events = list(read_events(config.run_log_path))
+    if not lineage.solutions:
+        console.print(f"no lineage yet in {config.workspace_dir}: start with `avo run {args.config}`")
+        return 0
+    best, seed = lineage.solutions[-1], lineage.solutions[0]
+    usage = BudgetUsage.from_events(events)
+    gain = (best.aggregate / seed.aggregate - 1) * 100 if seed.aggregate else 0.0
+    console.print(f"best v{best.version}: aggregate {best.aggregate:.6g} ({gain:+.2f}% over the seed), "
+                  f"{len(lineage.solutions)} versions", highlight=False)
+    limits = config.budget
+    console.print(f"spent: {usage.tokens} tokens (limit {limits.max_total_tokens or 'none'}), "
+                  f"${usage.cost_usd:.4f} (limit {limits.max_total_cost_usd or 'none'}), "
+                  f"{usage.elapsed_s / 3600:.2f} h of {config.max_wall_time_hours:g} h", highlight=False)
+    recent = [f"{e.get('ts', '')[:19]}  {line}" for e in events if (line := describe(e))]
+    if recent:
+        console.print("recent events:\n" + "\n".join(recent[-args.events:]), highlight=False, markup=False)
+    return 0
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    from orchestrator.persistence.store import open_store
+
+    config = _load(args.config)
+    lineage = open_store(config).load()
+    table = Table(title=f"{config.project_name}: lineage ({len(lineage.solutions)} versions)")
+    for column in ("version", "aggregate", "improvement", "time", "message"):
+        table.add_column(column, justify="right" if column in ("version", "aggregate", "improvement") else "left")
+    previous = None
+    for solution in lineage.solutions:
+        gain = f"{(solution.aggregate / previous - 1) * 100:+.2f}%" if previous else "-"
+        first_line = solution.message.splitlines()[0] if solution.message else ""
+        table.add_row(f"v{solution.version}", f"{solution.aggregate:.6g}", gain,
+                      solution.created_at.strftime("%Y-%m-%d %H:%M:%S"), first_line[:80])
+        previous = solution.aggregate
+    console.print(table)
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from sandbox.doctor import diagnose
+    from sandbox.policy import SandboxPolicy
+
+    checks: list[tuple[str, bool, str, str]] = []
+    policy = SandboxPolicy()
+    if args.config is not None:
+        try:
+            config = EvolutionConfig.from_yaml(args.config)
+        except ConfigError as exc:
+            checks.append(("config", False, str(exc), "fix the key named above"))
+        else:
+            policy = config.sandbox
+            checks.append(("config", True, f"{args.config} is valid", ""))
+            checks.append(_llm_key_check(config))
+    checks.extend((c.name, c.ok, c.detail, c.fix) for c in diagnose(policy))
+    table = Table(title="avo doctor")
+    for column in ("check", "", "detail", "fix"):
+        table.add_column(column)
+    for name, ok, detail, fix in checks:
+        table.add_row(escape(name), "[green]ok[/]" if ok else "[red]FAIL[/]", escape(detail), escape(fix))
+    console.print(table)
+    return 0 if all(ok for _, ok, _, _ in checks) else 1
+
+
+def _llm_key_check(config: EvolutionConfig) -> tuple[str, bool, str, str]:
+    """Whether the model can be reached with a key (the key itself is never printed)."""
+    variable = config.llm.key_env_var
+    if config.llm.api_key:
+        return ("llm key", True, f"{config.llm.provider}: api_key set in the config", "")
+    if variable is None:
+        return ("llm key", True, f"{config.llm.provider}: no key needed", "")
+    present = bool(os.environ.get(variable))
+    return ("llm key", present, f"{config.llm.provider}: {variable} {'set' if present else 'not set'}",
+            "" if present else f"export {variable}=... or set llm.api_key: ${{{variable}}}")

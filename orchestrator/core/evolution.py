@@ -1,0 +1,360 @@
+"""The continuous single-lineage loop: score the seed, vary, re-score, commit or restore.
+
+``EvolutionRunner`` is handed its variation operator, evaluator and supervisor
+(tests hand it scripted ones); when they are not given it builds the real ones,
+importing the sandbox and the agent lazily so that ``core`` depends on neither.
+
+Crash safety: each version is persisted atomically before anything else
+changes, the lineage is rebuilt from storage on resume, budgets and step numbers
+are read back from the append-only run log, and the work tree's solution file is
+put back to the best version whenever a step does not commit.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel
+
+from orchestrator.config import EvolutionConfig
+from orchestrator.core.budget import Budget, BudgetUsage
+from orchestrator.core.interfaces import (Evaluator, NoSupervisor, StepOutcome, Supervisor, VariationContext,
+                                          VariationOperator, VariationResult)
+from orchestrator.core.population import Population, Verdict, source_hash
+from orchestrator.core.run_log import RunLog, read_events
+from orchestrator.core.scoring import Score
+from orchestrator.core.solution_file import read_solution, write_solution
+from orchestrator.core.types import Attempt, Lineage
+from orchestrator.errors import (BudgetExhausted, ConfigError, LineageError, ReplayExhausted,
+                                 WorkspaceEscape)
+from orchestrator.persistence.store import LineageStore, open_store
+
+__all__ = ["EvolutionRunner", "RunResults"]
+
+
+class RunResults(BaseModel):
+    """What a run achieved and why it stopped (``print(runner.get_results())``)."""
+
+    run_id: str
+    best_version: int | None
+    best_aggregate: float
+    seed_aggregate: float
+    improvement_pct: float
+    versions: int
+    committed_this_run: int
+    steps: int
+    failures: int
+    tokens: int
+    cost_usd: float
+    elapsed_s: float
+    stop_reason: str
+
+
+def _new_run_id() -> str:
+    return f"run-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def _default_evaluator(config: EvolutionConfig, run_id: str, run_log: RunLog) -> Evaluator:
+    from orchestrator.sandbox_scoring import SandboxEvaluator
+
+    return SandboxEvaluator(config, run_id, run_log)
+
+
+def _default_agent(config: EvolutionConfig, run_id: str,
+                   run_log: RunLog) -> tuple[VariationOperator, Supervisor, Callable[[], None]]:
+    """The LLM agent with its shell sandbox on the work tree; returns a closer for the sandbox."""
+    from orchestrator.agent.factory import build_agent
+    from sandbox import Sandbox
+
+    shell = Sandbox(config.sandbox, workspace=config.work_dir, run_id=run_id, purpose="shell")
+    try:
+        operator, supervisor = build_agent(config, shell, run_log)
+    except BaseException:
+        shell.close()
+        raise
+    return operator, supervisor, shell.close
+
+
+class EvolutionRunner:
+    """Runs (or resumes, with ``resume=True``) the evolution described by ``config``."""
+
+    def __init__(self, config: EvolutionConfig, *, operator: VariationOperator | None = None,
+                 evaluator: Evaluator | None = None, supervisor: Supervisor | None = None,
+                 resume: bool = False) -> None:
+        self.config = config
+        self.resume = resume
+        self.run_id = _new_run_id()
+        self.run_log = RunLog(config.run_log_path, self.run_id)
+        self.store: LineageStore = open_store(config)
+        self._operator = operator
+        self._evaluator = evaluator
+        self._supervisor = supervisor
+        self._closers: list[Callable[[], None]] = []
+        self._population: Population | None = None
+        self._budget: Budget | None = None
+        self._step = 0
+        self._steps_run = 0
+        self._failures = 0
+        self._committed = 0
+        self._tokens_at_commit = 0
+        self._cost_at_commit = 0.0
+        self.stop_reason = "not started"
+        self._stop_requested = False
+        self._critical = False
+        self._abort_pending = False
+
+    # -- public -----------------------------------------------------------------------------
+
+    def run(self) -> RunResults:
+        """Run until a stop condition; returns :meth:`get_results`. Raises AvoError subclasses
+        for what the user must fix (an existing lineage without ``resume``, a broken seed)."""
+        resuming = self.store.exists()
+        if resuming and not self.resume:
+            raise LineageError(
+                f"{self.config.workspace_dir} already holds a lineage: pass --resume (resume=True) to "
+                "continue it, or set workspace_dir to another folder")
+        self.config.check_files()
+        prior = list(read_events(self.config.run_log_path)) if resuming else []
+        self._budget = Budget(self.config.budget, self.config.max_wall_time_hours,
+                              spent=BudgetUsage.from_events(prior))
+        self._step = max((e.get("step", 0) for e in prior if e.get("kind") == "variation_start"), default=0)
+        self.run_log.emit("run_start", project=self.config.project_name, resume=resuming,
+                          workspace=str(self.config.workspace_dir), step=self._step)
+        try:
+            with self._interrupt_handling():
+                self._open_components()
+                self._population = self._open_population(resuming, prior)
+                if not resuming:
+                    self._commit_seed()
+                self._population.restore(self.config.work_dir, self.config.solution_file)
+                self.stop_reason = self._loop()
+                self._population.restore(self.config.work_dir, self.config.solution_file)
+        except KeyboardInterrupt:
+            self.stop_reason = "aborted (second Ctrl-C)"
+            raise
+        except BaseException as exc:
+            self.stop_reason = f"error: {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._close()
+            lineage = self._population.lineage if self._population else Lineage()
+            self.run_log.emit("run_end", reason=self.stop_reason, **self._results(lineage).model_dump(exclude={"stop_reason"}))
+        return self.get_results()
+
+    def get_results(self) -> RunResults:
+        """A summary of the lineage and of this run's spending (the stored lineage before ``run``)."""
+        return self._results(self._population.lineage if self._population else self.store.load())
+
+    def _results(self, lineage: Lineage) -> RunResults:
+        best = lineage.best
+        seed = lineage.solutions[0].aggregate if lineage.solutions else 0.0
+        usage = self._budget.usage if self._budget else BudgetUsage()
+        return RunResults(
+            run_id=self.run_id, best_version=best.version if best else None,
+            best_aggregate=best.aggregate if best else 0.0, seed_aggregate=seed,
+            improvement_pct=((best.aggregate / seed - 1) * 100) if best and seed else 0.0,
+            versions=len(lineage.solutions), committed_this_run=self._committed, steps=self._steps_run,
+            failures=self._failures, tokens=usage.tokens, cost_usd=round(usage.cost_usd, 6),
+            elapsed_s=round(usage.elapsed_s, 3), stop_reason=self.stop_reason,
+        )
+
+    def request_stop(self) -> None:
+        """Stop cleanly after the current step (what the first Ctrl-C does)."""
+        self._stop_requested = True
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    def _open_components(self) -> None:
+        if self._evaluator is None:
+            self._evaluator = _default_evaluator(self.config, self.run_id, self.run_log)
+            self._closers.append(self._evaluator.close)
+        if self._operator is None:
+            operator, supervisor, close_shell = _default_agent(self.config, self.run_id, self.run_log)
+            self._closers.append(close_shell)
+            self._operator = operator
+            self._supervisor = self._supervisor or supervisor
+        if self._supervisor is None:
+            self._supervisor = NoSupervisor()
+
+    def _open_population(self, resuming: bool, prior: list[dict[str, Any]]) -> Population:
+        assert self._evaluator is not None
+        configurations = self._evaluator.configurations()
+        if not resuming:
+            return Population(Lineage(configurations=configurations), self.config.min_improvement)
+        self.store.recover()
+        lineage = self.store.load()
+        missing = [name for name in configurations if name not in lineage.solutions[0].score.values]
+        if missing:
+            raise LineageError(f"the scorer's configurations changed since this lineage began (new: "
+                               f"{', '.join(missing)}); scores would not compare: start a new workspace")
+        lineage.configurations = configurations
+        population = Population(lineage, self.config.min_improvement)
+        for event in prior:
+            if event.get("kind") == "rejection":
+                population.record_failure(Attempt(step=event.get("step", 0), reason=event.get("reason", ""),
+                                                  aggregate=event.get("aggregate", 0.0),
+                                                  source_hash=event.get("source_hash")))
+        assert self._budget is not None
+        self._tokens_at_commit, self._cost_at_commit = self._budget.usage.tokens, self._budget.usage.cost_usd
+        return population
+
+    def _commit_seed(self) -> None:
+        assert self._evaluator is not None and self._population is not None
+        source = self.config.seed_file.read_text(encoding="utf-8")
+        score = self._evaluator.evaluate(source, purpose="seed")
+        verdict = self._population.judge(score)
+        if not verdict.accepted:
+            raise ConfigError(f"seed {verdict.reason} (seed_file {self.config.seed_file}): fix the seed or the scorer")
+        self._commit(0, source, score, verdict, "seed")
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _loop(self) -> str:
+        while (reason := self._should_stop()) is None:
+            self._step += 1
+            self._steps_run += 1
+            try:
+                self._variation_step(self._step)
+            except ReplayExhausted:
+                return "replay finished"
+            except BudgetExhausted as exc:
+                return f"budget spent: {exc}"
+        return reason
+
+    def _should_stop(self) -> str | None:
+        assert self._population is not None and self._budget is not None
+        if self._stop_requested:
+            return "interrupted (Ctrl-C)"
+        best = self._population.best
+        if best is not None and best.version >= self.config.max_versions:
+            return f"max_versions reached (v{best.version})"
+        return self._budget.exhausted()
+
+    def _variation_step(self, step: int) -> None:
+        assert self._population and self._budget and self._operator and self._supervisor and self._evaluator
+        best = self._population.best
+        directive = self._supervisor.current_directive()
+        self.run_log.emit("variation_start", step=step, best_version=best.version if best else None,
+                          best_aggregate=best.aggregate if best else 0.0, directive=directive)
+        context = VariationContext(
+            step=step, lineage=self._population.lineage, work_dir=self.config.work_dir,
+            solution_file=self.config.solution_file, directive=directive, evaluator=self._evaluator,
+            run_log=self.run_log, tokens_left=self._budget.tokens_left, cost_left_usd=self._budget.cost_left_usd,
+        )
+        result = self._operator.vary(context)
+        self._charge(result.tokens_used, result.cost_usd)
+        self.run_log.emit("variation_end", step=step, submitted=result.submitted, tokens=result.tokens_used,
+                          cost_usd=result.cost_usd, model_turns=result.model_turns, tool_calls=result.tool_calls,
+                          rationale=result.rationale[:1000], failure_reason=result.failure_reason[:1000])
+        outcome = self._judge(step, result)
+        redirect = self._supervisor.after_step(outcome, self._population.lineage)
+        if redirect is not None:
+            self.run_log.emit("supervisor", step=step, trigger=redirect.trigger, text=redirect.text,
+                              tokens=redirect.tokens_used, cost_usd=redirect.cost_usd, tried=redirect.tried)
+            self._charge(redirect.tokens_used, redirect.cost_usd)
+
+    def _judge(self, step: int, result: VariationResult) -> StepOutcome:
+        """Re-score the submitted candidate in a fresh container; commit it or restore the best."""
+        assert self._population is not None and self._evaluator is not None
+        if not result.submitted:
+            return self._reject(step, result.failure_reason or "no candidate submitted", result)
+        try:
+            source = result.source if result.source is not None else read_solution(
+                self.config.work_dir, self.config.solution_file)
+        except WorkspaceEscape as exc:
+            return self._reject(step, f"candidate refused: {exc}", result)
+        duplicate = self._population.precheck(source)
+        if duplicate:
+            return self._reject(step, duplicate, result, source)
+        score = self._evaluator.evaluate(source, purpose="rescore")
+        verdict = self._population.judge(score)
+        if not verdict.accepted:
+            return self._reject(step, verdict.reason, result, source, verdict.aggregate)
+        version = self._commit(step, source, score, verdict, result.rationale or f"step {step}")
+        return StepOutcome(step=step, committed=True, reason=f"committed v{version}: {verdict.reason}",
+                           aggregate=verdict.aggregate, source_hash=source_hash(source), rationale=result.rationale)
+
+    def _commit(self, step: int, source: str, score: Score, verdict: Verdict, message: str) -> int:
+        """Persist the next version (uninterruptible), then make the work tree match it."""
+        assert self._population is not None and self._budget is not None
+        usage = self._budget.usage
+        solution = self._population.next_solution(
+            source, score, verdict, message=message, tokens_used=usage.tokens - self._tokens_at_commit,
+            cost_usd=round(usage.cost_usd - self._cost_at_commit, 6))
+        with self._uninterruptible():
+            stored = self.store.append(solution)
+            self._population.admit(stored)
+        self._tokens_at_commit, self._cost_at_commit = usage.tokens, usage.cost_usd
+        self._committed += 1
+        write_solution(self.config.work_dir, self.config.solution_file, source)
+        self.run_log.emit("commit", step=step, version=stored.version, parent=stored.parent,
+                          aggregate=stored.aggregate, values=score.values, commit=stored.commit,
+                          reason=verdict.reason, message=message[:1000])
+        return stored.version
+
+    def _reject(self, step: int, reason: str, result: VariationResult, source: str | None = None,
+                aggregate: float = 0.0) -> StepOutcome:
+        """Record a failed attempt and put the best version back in the work tree."""
+        assert self._population is not None
+        digest = source_hash(source) if source is not None else None
+        self._population.record_failure(Attempt(step=step, reason=reason, aggregate=aggregate,
+                                                source_hash=digest, rationale=result.rationale))
+        self._population.restore(self.config.work_dir, self.config.solution_file)
+        self._failures += 1
+        self.run_log.emit("rejection", step=step, reason=reason, aggregate=aggregate, source_hash=digest)
+        return StepOutcome(step=step, committed=False, reason=reason, aggregate=aggregate,
+                           source_hash=digest, rationale=result.rationale)
+
+    def _charge(self, tokens: int, cost_usd: float) -> None:
+        assert self._budget is not None
+        self._budget.charge(tokens, cost_usd)
+        usage = self._budget.usage
+        self.run_log.emit("budget", tokens=usage.tokens, cost_usd=round(usage.cost_usd, 6),
+                          elapsed_s=round(usage.elapsed_s, 3), tokens_left=self._budget.tokens_left,
+                          cost_left_usd=self._budget.cost_left_usd)
+
+    # -- interruption and clean-up ------------------------------------------------------------
+
+    @contextmanager
+    def _interrupt_handling(self) -> Iterator[None]:
+        """First SIGINT: stop after the current step. Second: abort (KeyboardInterrupt),
+        deferred while a version is being persisted."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if not self._stop_requested:
+                self._stop_requested = True
+                print("avo: stopping after the current step (Ctrl-C again to abort)", file=sys.stderr)
+            elif self._critical:
+                self._abort_pending = True
+            else:
+                raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    @contextmanager
+    def _uninterruptible(self) -> Iterator[None]:
+        self._critical = True
+        try:
+            yield
+        finally:
+            self._critical = False
+        if self._abort_pending:
+            raise KeyboardInterrupt
+
+    def _close(self) -> None:
+        while self._closers:
+            self._closers.pop()()

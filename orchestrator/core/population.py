@@ -1,0 +1,109 @@
+"""The single lineage, its commit rule, and the history of failed attempts.
+
+The commit rule is the one place that decides whether a scored candidate becomes
+the next version: it must pass correctness, score positively on every
+configuration, and beat the best aggregate by at least ``min_improvement`` (a
+relative margin), so that timing noise alone never commits a version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from orchestrator.core.scoring import Score
+from orchestrator.core.solution_file import write_solution
+from orchestrator.core.types import Attempt, Lineage, Solution
+
+__all__ = ["Population", "Verdict", "source_hash"]
+
+
+def source_hash(source: str) -> str:
+    """A short content id, to spot resubmitted candidates."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+
+
+class Verdict(BaseModel):
+    """The commit rule's decision on one scored candidate."""
+
+    accepted: bool
+    reason: str
+    aggregate: float = 0.0
+
+
+class Population:
+    """Owns the lineage in memory; persistence is the store's job, files the runner's."""
+
+    def __init__(self, lineage: Lineage, min_improvement: float, max_attempts: int = 200) -> None:
+        self.lineage = lineage
+        self.min_improvement = min_improvement
+        self.max_attempts = max_attempts
+
+    @property
+    def best(self) -> Solution | None:
+        return self.lineage.best
+
+    @property
+    def configurations(self) -> list[str]:
+        return self.lineage.configurations
+
+    def threshold(self) -> float:
+        """The aggregate a candidate must reach to commit."""
+        best = self.best
+        return 0.0 if best is None else best.aggregate * (1.0 + self.min_improvement)
+
+    def precheck(self, source: str) -> str | None:
+        """A reason to reject without scoring (the candidate is the best, unchanged), else None."""
+        best = self.best
+        if best is not None and source_hash(source) == source_hash(best.source):
+            return "identical to the best version"
+        return None
+
+    def judge(self, score: Score) -> Verdict:
+        """Apply the commit rule; for an empty lineage (the seed) correctness is the bar."""
+        if not score.passes_correctness:
+            return Verdict(accepted=False, reason=f"fails correctness: {score.correctness_message or score.error or 'no message'}")
+        failed = score.failed_configurations(self.configurations)
+        if failed:
+            return Verdict(accepted=False, reason=f"configurations failed or scored zero: {', '.join(failed)}")
+        aggregate = score.aggregate(self.configurations)
+        best = self.best
+        if best is None:
+            return Verdict(accepted=True, reason="seed", aggregate=aggregate)
+        needed = self.threshold()
+        gain = (aggregate / best.aggregate - 1.0) * 100 if best.aggregate else float("inf")
+        if aggregate < needed:
+            return Verdict(
+                accepted=False, aggregate=aggregate,
+                reason=f"aggregate {aggregate:.6g} does not beat the best {best.aggregate:.6g} by "
+                       f"min_improvement {self.min_improvement:g} (needs {needed:.6g}; {gain:+.2f}%)",
+            )
+        return Verdict(accepted=True, aggregate=aggregate, reason=f"aggregate {aggregate:.6g} ({gain:+.2f}%)")
+
+    def next_solution(self, source: str, score: Score, verdict: Verdict, *, message: str,
+                      tokens_used: int = 0, cost_usd: float = 0.0) -> Solution:
+        """The version an accepted candidate becomes (not yet persisted)."""
+        best = self.best
+        return Solution(
+            version=self.lineage.next_version, source=source, score=score, aggregate=verdict.aggregate,
+            parent=None if best is None else best.version, message=message,
+            tokens_used=tokens_used, cost_usd=cost_usd,
+        )
+
+    def admit(self, solution: Solution) -> None:
+        """Append a persisted version; versions are consecutive by construction."""
+        if solution.version != self.lineage.next_version:
+            raise ValueError(f"version {solution.version} out of order (next is {self.lineage.next_version})")
+        self.lineage.solutions.append(solution)
+
+    def record_failure(self, attempt: Attempt) -> None:
+        """Remember a failed step (the most recent ``max_attempts``)."""
+        self.lineage.attempts.append(attempt)
+        del self.lineage.attempts[: -self.max_attempts]
+
+    def restore(self, work_dir: Path, solution_file: str) -> None:
+        """Put the best version back in the work tree after a step that did not commit."""
+        if self.best is not None:
+            write_solution(work_dir, solution_file, self.best.source)

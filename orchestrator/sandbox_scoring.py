@@ -1,0 +1,205 @@
+"""Scoring in the sandbox: the host never imports the user's scorer or runs a candidate.
+
+Each call writes the candidate alone into a scoring folder that holds nothing
+else (so no other call's or the agent's files are visible), runs the call harness
+in a fresh container with the scorer, the ``orchestrator`` package and the harness
+mounted read-only, and reads back one nonce-framed JSON reply. Every way a
+candidate can go wrong (crash, timeout, OOM, garbage output, a fake result)
+becomes a failed :class:`Score` with the reason; only a broken scorer raises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import stat
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+import orchestrator
+from orchestrator.config import EvolutionConfig
+from orchestrator.core.run_log import RunLog
+from orchestrator.core.scoring import Score
+from orchestrator.errors import ScorerError
+from sandbox import HARNESS_DIR, ExecResult, ReadOnlyMount, Sandbox, SandboxPolicy
+
+__all__ = ["SandboxEvaluator", "scoring_policy", "unframe"]
+
+SCORER_DIR = "/opt/avo/scorer"
+LIB_DIR = "/opt/avo/lib"
+HARNESS_MOUNT = "/opt/avo/harness"
+HARNESS_COMMAND = ["python3", f"{HARNESS_MOUNT}/call_harness.py"]
+_STDERR_TAIL = 1500
+
+
+class _CallFailed(Exception):
+    """A harness call produced no usable reply; the message says why."""
+
+
+def scoring_policy(config: EvolutionConfig) -> SandboxPolicy:
+    """The run's sandbox policy plus the read-only scorer, library and harness mounts.
+
+    When the workspace lies inside the scorer's folder (the usual layout: config,
+    scorer and workspace side by side), an empty folder is mounted over it so a
+    candidate under test cannot read the lineage or the run log through the scorer mount.
+    """
+    scorer_dir = config.scoring_module.parent.resolve()
+    _check_readable_by_sandbox(config.sandbox, scorer_dir, config.scoring_module)
+    mounts = [
+        ReadOnlyMount(host=scorer_dir, container=SCORER_DIR),
+        ReadOnlyMount(host=Path(orchestrator.__file__).parent.resolve(), container=f"{LIB_DIR}/orchestrator"),
+        ReadOnlyMount(host=HARNESS_DIR.resolve(), container=HARNESS_MOUNT),
+    ]
+    workspace = config.workspace_dir.resolve()
+    if workspace.is_relative_to(scorer_dir) and workspace != scorer_dir:
+        mask = workspace / "empty"
+        mask.mkdir(parents=True, exist_ok=True)
+        inside = workspace.relative_to(scorer_dir).as_posix()
+        mounts.append(ReadOnlyMount(host=mask, container=f"{SCORER_DIR}/{inside}"))
+    return config.sandbox.with_mounts(*mounts)
+
+
+def _check_readable_by_sandbox(policy: SandboxPolicy, folder: Path, module: Path) -> None:
+    """When the host user is root the sandbox runs as an unprivileged uid that can only read
+    what is readable by others; say so up front rather than as an import error in a container."""
+    if os.getuid() != 0 or policy.user or policy.backend != "docker":
+        return
+    if not (folder.stat().st_mode & stat.S_IXOTH and module.stat().st_mode & stat.S_IROTH):
+        raise ScorerError(f"the sandbox user cannot read the scorer ({module}): make its folder readable, "
+                          f"e.g. `chmod o+rX {folder} {module}`")
+
+
+def unframe(stdout: str, nonce: str) -> dict[str, Any] | None:
+    """The JSON object between the two nonces, or None when there is no genuine frame."""
+    start = stdout.find(nonce)
+    end = stdout.find(nonce, start + len(nonce)) if start >= 0 else -1
+    if end < 0:
+        return None
+    try:
+        reply = json.loads(stdout[start + len(nonce):end])
+    except ValueError:
+        return None
+    return reply if isinstance(reply, dict) else None
+
+
+def _headline(detail: str) -> str:
+    """The line that says what happened (a traceback's last line), for one-line messages."""
+    lines = [line for line in detail.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no detail"
+
+
+def _failure_reason(result: ExecResult, policy: SandboxPolicy) -> str:
+    if result.timed_out:
+        return f"timed out after {policy.timeout_s:g}s (sandbox.timeout_s)"
+    if result.oom_killed:
+        return f"out of memory (sandbox.memory={policy.memory})"
+    tail = result.stderr[-_STDERR_TAIL:].strip()
+    return f"exit code {result.exit_code}, no result from the harness" + (f"; stderr tail:\n{tail}" if tail else "")
+
+
+class SandboxEvaluator:
+    """``core.interfaces.Evaluator`` backed by fresh sandbox containers (purpose ``score``)."""
+
+    def __init__(self, config: EvolutionConfig, run_id: str, run_log: RunLog) -> None:
+        self._config = config
+        self._run_log = run_log
+        self._policy = scoring_policy(config)
+        self._scratch = (config.workspace_dir / "scoring").resolve()
+        self._scratch.mkdir(parents=True, exist_ok=True)
+        self._sandbox = Sandbox(self._policy, workspace=self._scratch, run_id=run_id, purpose="score")
+        self._lock = threading.Lock()
+        self._configurations: list[str] | None = None
+        self._context: str | None = None
+
+    def evaluate(self, source_code: str, *, purpose: str = "evaluate") -> Score:
+        """Score ``source_code`` in a fresh container with a fresh seed; never raises for a bad candidate."""
+        configurations = self.configurations()
+        seed = secrets.randbits(32)
+        started = time.monotonic()
+        kwargs = {"source_code": source_code, "source_file": self._config.solution_file}
+        try:
+            score = Score.model_validate(self._call("evaluate", kwargs, seed, source_code))
+        except _CallFailed as exc:
+            score = Score.failure(f"evaluation failed: {_headline(str(exc))}", error=str(exc))
+        except ValidationError as exc:
+            score = Score.failure(f"the scorer returned an invalid Score: {exc.errors()[0]['msg']}")
+        duration = time.monotonic() - started
+        if score.duration_s is None:
+            score = score.model_copy(update={"duration_s": round(duration, 3)})
+        self._run_log.emit(
+            "evaluation", purpose=purpose, aggregate=score.aggregate(configurations),
+            passes=score.passes_correctness, duration_s=round(duration, 3), seed=seed,
+            failed_configurations=score.failed_configurations(configurations) if score.passes_correctness else [],
+            message=(score.error or score.correctness_message)[:500],
+        )
+        return score
+
+    def configurations(self) -> list[str]:
+        """The scorer's benchmark configurations, fetched once in the sandbox."""
+        if self._configurations is None:
+            names = self._scorer_call("get_configurations")
+            if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+                raise ScorerError(f"{self._where()}: get_configurations() must return a non-empty list of "
+                                  f"names, got {names!r}")
+            self._configurations = names
+        return list(self._configurations)
+
+    def scoring_context(self) -> str:
+        """The scorer's description for the agent, fetched once in the sandbox."""
+        if self._context is None:
+            text = self._scorer_call("get_scoring_context")
+            self._context = text if isinstance(text, str) else ""
+        return self._context
+
+    def close(self) -> None:
+        self._sandbox.close()
+
+    def _where(self) -> str:
+        return f"{self._config.scoring_module}:{self._config.scoring_class}"
+
+    def _scorer_call(self, method: str) -> Any:
+        """A call that involves no candidate: any failure means the scorer itself is broken."""
+        try:
+            return self._call(method, {}, secrets.randbits(32), None)
+        except _CallFailed as exc:
+            raise ScorerError(f"{self._where()}.{method}() failed in the sandbox: {_headline(str(exc))}\n{exc}") from None
+
+    def _call(self, method: str, kwargs: dict[str, Any], seed: int, candidate: str | None) -> Any:
+        nonce = secrets.token_hex(16)
+        request = {
+            "sys_path": [LIB_DIR, SCORER_DIR],
+            "module_file": f"{SCORER_DIR}/{self._config.scoring_module.name}",
+            "class_name": self._config.scoring_class,
+            "method": method,
+            "kwargs": kwargs,
+            "seed": seed,
+            "nonce": nonce,
+        }
+        with self._lock:
+            self._reset_scratch(candidate)
+            result = self._sandbox.exec(HARNESS_COMMAND, stdin=json.dumps(request).encode())
+        reply = unframe(result.stdout, nonce) if result.ok else None
+        if reply is None:
+            raise _CallFailed(_failure_reason(result, self._policy))
+        if "harness_error" in reply:
+            raise _CallFailed(str(reply["harness_error"]).strip())
+        return reply.get("result")
+
+    def _reset_scratch(self, candidate: str | None) -> None:
+        """Empty the scoring folder (kept, since a warm container has it mounted) and write
+        the candidate alone into it."""
+        for entry in self._scratch.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        if candidate is not None:
+            target = self._scratch / self._config.solution_file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(candidate, encoding="utf-8")

@@ -1,0 +1,111 @@
+"""The sandbox's subcommands of ``avo``: ``sandbox exec``, ``gc`` and ``image``.
+
+``avo``'s CLI calls :func:`register` with its subparsers; each subcommand sets
+``func(args) -> int``. A fault prints one line naming its fix (never a
+traceback) and exits 125, the status ``docker run`` uses for its own errors,
+so it cannot be confused with the command's exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .errors import SandboxError
+from .facade import exec_once, gc
+from .policy import SandboxPolicy
+
+EXIT_SANDBOX_ERROR = 125
+IMAGES = ("avo-sandbox:cpu", "avo-sandbox:gpu")
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``sandbox exec``, ``gc`` and ``image`` to ``avo``'s subcommands."""
+    sandbox = subparsers.add_parser("sandbox", help="run commands in a disposable container")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    run = sandbox_commands.add_parser(
+        "exec", help="run CMD in one disposable container and exit with its status",
+        description="Runs CMD in one fresh hardened container with the workspace at /workspace; "
+                    "relays its output and exits with its status (124 timeout, 137 OOM kill).")
+    run.add_argument("--workspace", type=Path, required=True, help="host directory mounted at /workspace")
+    run.add_argument("--timeout", type=float, help="seconds before the whole container is killed")
+    run.add_argument("--memory", help="memory limit (swap equals it), e.g. 512m, 2g")
+    run.add_argument("--network", choices=["none", "bridge"], help="network (default none)")
+    run.add_argument("--gpus", help="none | all | a count | device ids like 0,1")
+    run.add_argument("--image", help="sandbox image (default avo-sandbox:cpu)")
+    run.add_argument("--backend", choices=["docker", "local"], help="local = NO isolation, development only")
+    run.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+    run.set_defaults(func=_guarded(_exec))
+
+    collect = subparsers.add_parser("gc", help="remove leftover sandbox containers")
+    collect.add_argument("--run", help="only this run's containers (default: every avo container)")
+    collect.set_defaults(func=_guarded(_gc))
+
+    image = subparsers.add_parser("image", help="show or build the sandbox images")
+    image.add_argument("action", nargs="?", choices=["status", "build"], default="status")
+    image.set_defaults(func=_guarded(_image))
+
+
+def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn the faults a user can cause into one line on stderr and status 125."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except SandboxError as exc:
+            print(f"avo: {exc}", file=sys.stderr)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            print(f"avo: invalid sandbox option: {problems}", file=sys.stderr)
+        return EXIT_SANDBOX_ERROR
+    return run
+
+
+def _exec(args: argparse.Namespace) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        print("avo: sandbox exec needs a command after --", file=sys.stderr)
+        return EXIT_SANDBOX_ERROR
+    options = {"timeout_s": args.timeout, "memory": args.memory, "network": args.network,
+               "gpus": args.gpus, "image": args.image, "backend": args.backend}
+    policy = SandboxPolicy(**{key: value for key, value in options.items() if value is not None})
+    result = exec_once(command, policy, args.workspace, purpose="cli")
+    sys.stdout.write(result.stdout)
+    sys.stdout.flush()
+    sys.stderr.write(result.stderr)
+    if result.timed_out:
+        print(f"avo: killed at the {policy.timeout_s:g} s timeout", file=sys.stderr)
+    elif result.oom_killed:
+        print(f"avo: killed: out of memory (limit {policy.memory})", file=sys.stderr)
+    return result.exit_code
+
+
+def _gc(args: argparse.Namespace) -> int:
+    removed = gc(run_id=args.run)
+    print(f"removed {removed} sandbox container(s)")
+    return 0
+
+
+def _image(args: argparse.Namespace) -> int:
+    if args.action == "build":
+        if not (SOURCE_ROOT / "images").is_dir():
+            print("avo: images are built from a source checkout of avo: run `make image` there",
+                  file=sys.stderr)
+            return EXIT_SANDBOX_ERROR
+        return subprocess.call(["make", "image"], cwd=SOURCE_ROOT)
+    from . import docker_backend
+
+    client = docker_backend.connect()
+    try:
+        for name in IMAGES:
+            state = "present" if docker_backend.image_present(client, name) else "missing"
+            hint = "" if state == "present" else f" (build: make {'image-gpu' if name.endswith(':gpu') else 'image'})"
+            print(f"{name}: {state}{hint}")
+    finally:
+        client.close()
+    return 0

@@ -1,0 +1,76 @@
+"""Checks of what the sandbox needs from the host, each with the command that fixes it.
+
+Used by ``avo doctor``; never raises for a missing piece (that is what it reports).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from . import docker_backend
+from .errors import SandboxError
+from .gpu import INSTALL_FIX, MIN_TOOLKIT_VERSION, toolkit_present, toolkit_version
+from .policy import SandboxPolicy
+
+GVISOR_FIX = "install gVisor (https://gvisor.dev/docs/user_guide/install/), run `runsc install`, restart dockerd"
+
+
+class DoctorCheck(BaseModel):
+    """One finding: what was checked, whether it is fine, what was seen, how to fix it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def diagnose(policy: SandboxPolicy) -> list[DoctorCheck]:
+    """Daemon, image, GPU runtime, gVisor and toolkit version, for this policy."""
+    if policy.backend == "local":
+        return [DoctorCheck(name="backend", ok=True,
+                            detail="local backend: commands run on the host WITHOUT isolation",
+                            fix="set sandbox.backend: docker for isolation")]
+    try:
+        client = docker_backend.connect()
+        try:
+            runtimes = docker_backend.engine_runtimes(client)
+            has_image = docker_backend.image_present(client, policy.image)
+        finally:
+            client.close()
+    except SandboxError as exc:
+        return [DoctorCheck(name="docker daemon", ok=False, detail=str(exc),
+                            fix="start dockerd (see .ci/run), then rerun `avo doctor`")]
+    image_fix = "make image-gpu" if policy.image.endswith(":gpu") else "make image"
+    return [
+        DoctorCheck(name="docker daemon", ok=True, detail=f"reachable; runtimes: {', '.join(runtimes)}"),
+        DoctorCheck(name="image", ok=has_image, detail=f"{policy.image} {'present' if has_image else 'missing'}",
+                    fix="" if has_image else image_fix),
+        _gpu_runtime(policy, runtimes),
+        DoctorCheck(name="gvisor (runsc)", ok="runsc" in runtimes or policy.runtime != "runsc",
+                    detail="registered" if "runsc" in runtimes else "not registered (optional, stronger isolation)",
+                    fix="" if "runsc" in runtimes else GVISOR_FIX),
+        _toolkit_version(policy),
+    ]
+
+
+def _gpu_runtime(policy: SandboxPolicy, runtimes: list[str]) -> DoctorCheck:
+    present = toolkit_present(runtimes)
+    wanted = policy.gpus.requested
+    return DoctorCheck(name="gpu runtime", ok=present or not wanted,
+                       detail=(f"NVIDIA runtime {'present' if present else 'absent'}; the policy "
+                               f"{'asks for' if wanted else 'does not ask for'} GPUs"),
+                       fix="" if present or not wanted else INSTALL_FIX)
+
+
+def _toolkit_version(policy: SandboxPolicy) -> DoctorCheck:
+    version = toolkit_version()
+    if version is None:
+        return DoctorCheck(name="nvidia toolkit version", ok=not policy.gpus.requested,
+                           detail="not installed or version unknown",
+                           fix="" if not policy.gpus.requested else "check `nvidia-ctk --version` (need >= 1.17.8)")
+    current = version >= MIN_TOOLKIT_VERSION
+    return DoctorCheck(name="nvidia toolkit version", ok=current,
+                       detail=f"{'.'.join(map(str, version))} (container-escape fixes need >= 1.17.8)",
+                       fix="" if current else "upgrade nvidia-container-toolkit to >= 1.17.8")

@@ -1,0 +1,87 @@
+"""The sandbox as callers see it: ``Sandbox``, ``exec_once`` and ``gc``.
+
+Backend-neutral: it picks the backend the policy names (importing the heavy
+one lazily) and speaks to it through :class:`sandbox.backend.Backend` only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+from .backend import Backend, Command, call_labels
+from .errors import SandboxClosed
+from .policy import SandboxPolicy
+from .result import ExecResult
+
+
+def _open_backend(policy: SandboxPolicy, workspace: Path, labels: dict[str, str]) -> Backend:
+    if policy.backend == "local":
+        from .local_backend import LocalBackend
+
+        return LocalBackend(policy, workspace)
+    from .docker_backend import DockerBackend
+
+    return DockerBackend(policy, workspace, labels)
+
+
+class Sandbox:
+    """Runs commands for one run, each in a fresh disposable environment.
+
+    With the docker backend, opening a sandbox removes its run's stale containers
+    (left by a process of the same run that died) and, if ``policy.pool_size`` > 0,
+    starts a warm pool. Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, policy: SandboxPolicy, workspace: Path, run_id: str | None = None,
+                 purpose: str = "shell") -> None:
+        self.policy = policy
+        self.workspace = Path(workspace).resolve()
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        self.run_id = run_id or f"adhoc-{uuid.uuid4().hex[:12]}"
+        self.purpose = purpose
+        self._backend: Backend | None = _open_backend(
+            policy, self.workspace, call_labels(self.run_id, policy.tenant, purpose))
+
+    def exec(self, command: Command, stdin: bytes | None = None,
+             timeout_s: float | None = None) -> ExecResult:
+        """Run ``command`` (argv list, or shell string for /bin/sh -c) in the workspace.
+
+        A non-zero exit, a timeout (exit 124) or an OOM kill (exit 137) is a result;
+        only infrastructure faults raise (see :mod:`sandbox.errors`).
+        """
+        if self._backend is None:
+            raise SandboxClosed(f"sandbox of run {self.run_id} is closed")
+        return self._backend.run(command, stdin=stdin, timeout_s=timeout_s or self.policy.timeout_s)
+
+    def close(self) -> None:
+        """Release the backend (and its warm pool); safe to call twice."""
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            backend.close()
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def exec_once(command: Command, policy: SandboxPolicy, workspace: Path, *, stdin: bytes | None = None,
+              run_id: str | None = None, purpose: str = "exec") -> ExecResult:
+    """Run one command in one disposable container (no warm pool: it would be wasted)."""
+    with Sandbox(policy.model_copy(update={"pool_size": 0}), workspace, run_id, purpose) as sandbox:
+        return sandbox.exec(command, stdin=stdin)
+
+
+def gc(run_id: str | None = None, tenant: str | None = None) -> int:
+    """Remove avo's leftover containers (all, or one run's or tenant's); returns the count.
+
+    Containers of live sandboxes are removed too: this is the explicit clean-up
+    for after a crash, not something to run next to a live run.
+    """
+    from .docker_backend import remove_labelled
+
+    return remove_labelled(run_id=run_id, tenant=tenant)

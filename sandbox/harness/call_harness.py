@@ -1,0 +1,121 @@
+"""In-container call harness: runs one method of the user's scorer and frames its result.
+
+Run as ``python3 /opt/avo/harness/call_harness.py`` with one JSON request on stdin:
+``{"sys_path", "module_file", "class_name", "method", "kwargs", "seed", "nonce"}``.
+The last thing written to stdout is ``nonce + json + nonce`` where json is
+``{"result": ...}`` or ``{"harness_error": "traceback tail"}``.
+
+Why two processes: the scorer imports and runs the candidate in its own process,
+so anything that process holds, the candidate can read. This parent keeps the
+nonce and starts a fresh interpreter for the scorer without it; the child hands
+its result back on a private pipe, and only the parent writes the frame. A
+candidate printing a fake result cannot guess the nonce.
+
+Standalone and stdlib-only: it is mounted read-only into the sandbox and must not
+depend on anything the image or the workspace provides.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import random
+import subprocess
+import sys
+import traceback
+
+_CHILD_FLAG = "--child"
+_TRACEBACK_TAIL = 4000
+
+
+def _seed_generators(seed: int) -> None:
+    """Seed Python's generator, and NumPy's and PyTorch's when the scorer imported them
+    (importing torch only to seed it would cost seconds per call)."""
+    random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed % 2**32)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+
+
+def _jsonable(value: object) -> object:
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else value
+
+
+def _run_scorer(request: dict) -> object:
+    for entry in reversed(request.get("sys_path", [])):
+        sys.path.insert(0, entry)
+    sys.path.append(os.getcwd())  # lets a scorer `import solution`, after everything else
+    spec = importlib.util.spec_from_file_location("avo_user_scorer", request["module_file"])
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import the scorer from {request['module_file']}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    _seed_generators(int(request["seed"]))
+    scorer = getattr(module, request["class_name"])()
+    return _jsonable(getattr(scorer, request["method"])(**request.get("kwargs", {})))
+
+
+def _child(result_fd: int) -> None:
+    """Run the scorer; write ``{"result"|"harness_error": ...}`` to the private pipe."""
+    request = json.loads(sys.stdin.read())
+    try:
+        reply = {"result": _run_scorer(request)}
+        payload = json.dumps(reply)
+    except BaseException:  # noqa: BLE001 - a scorer (or a candidate) may raise anything, SystemExit included
+        payload = json.dumps({"harness_error": traceback.format_exc()[-_TRACEBACK_TAIL:]})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with os.fdopen(result_fd, "w", encoding="utf-8") as pipe:
+        pipe.write(payload)
+    os._exit(0)  # skip atexit handlers a candidate may have registered
+
+
+def _hide_from_other_processes() -> None:
+    """Make this process non-dumpable, so the scorer's process (same uid) cannot read
+    the nonce out of ``/proc/<pid>/mem``. Best effort: off Linux this is a no-op."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    except (OSError, AttributeError):
+        pass
+
+
+def _parent() -> int:
+    _hide_from_other_processes()
+    request = json.loads(sys.stdin.read())
+    nonce = str(request.pop("nonce"))
+    read_fd, write_fd = os.pipe()
+    child = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), _CHILD_FLAG, str(write_fd)],
+        stdin=subprocess.PIPE,
+        pass_fds=(write_fd,),
+    )
+    os.close(write_fd)
+    child.stdin.write(json.dumps(request).encode())
+    child.stdin.close()
+    with os.fdopen(read_fd, encoding="utf-8") as pipe:
+        payload = pipe.read()
+    code = child.wait()
+    try:
+        reply = json.loads(payload)
+        if not isinstance(reply, dict) or not ({"result", "harness_error"} & reply.keys()):
+            raise ValueError("no result")
+    except ValueError:
+        reply = {"harness_error": f"the scorer process exited with code {code} before returning a result"}
+    sys.stdout.flush()
+    sys.stdout.write(nonce + json.dumps(reply) + nonce)
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == _CHILD_FLAG:
+        _child(int(sys.argv[2]))
+    sys.exit(_parent())

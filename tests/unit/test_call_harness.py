@@ -1,0 +1,83 @@
+"""The call harness as a process (stdlib script): framing, seeding, and errors.
+
+Here it runs as a host subprocess on a scorer of the test's own; the same
+behaviour inside the real sandbox is covered in tests/integration.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator.sandbox_scoring import unframe
+from sandbox import HARNESS_DIR
+
+REPO = Path(__file__).resolve().parents[2]
+SCORER = '''
+import random
+from orchestrator.core.scoring import Score, ScoringFunction
+
+class Scorer(ScoringFunction):
+    def get_configurations(self):
+        return ["k"]
+
+    def evaluate(self, source_code, source_file="solution.py"):
+        namespace = {}
+        exec(source_code, namespace)
+        return Score(values={"k": namespace["speed"]()}, passes_correctness=True,
+                     correctness_message=str(random.random()))
+'''
+
+
+def call(tmp_path: Path, method: str, source: str = "", seed: int = 7) -> tuple[str, dict | None]:
+    (tmp_path / "scorer.py").write_text(SCORER)
+    request = {"sys_path": [str(REPO)], "module_file": str(tmp_path / "scorer.py"), "class_name": "Scorer",
+               "method": method, "kwargs": {"source_code": source} if method == "evaluate" else {},
+               "seed": seed, "nonce": "n0nce" * 4}
+    done = subprocess.run([sys.executable, str(HARNESS_DIR / "call_harness.py")], input=json.dumps(request),
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    return done.stdout, unframe(done.stdout, "n0nce" * 4)
+
+
+def test_result_is_framed_last_and_seeded(tmp_path):
+    stdout, reply = call(tmp_path, "evaluate", "print('noise')\ndef speed(): return 3.5\n")
+    assert stdout.startswith("noise\n") and stdout.endswith("n0nce" * 4)
+    assert reply["result"]["values"] == {"k": 3.5}
+    _, again = call(tmp_path, "evaluate", "def speed(): return 3.5\n")
+    _, other_seed = call(tmp_path, "evaluate", "def speed(): return 3.5\n", seed=8)
+    assert reply["result"]["correctness_message"] == again["result"]["correctness_message"]
+    assert reply["result"]["correctness_message"] != other_seed["result"]["correctness_message"]
+
+
+def test_configurations(tmp_path):
+    assert call(tmp_path, "get_configurations")[1] == {"result": ["k"]}
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("raise RuntimeError('candidate broke')", "candidate broke"),
+    ("import sys\nsys.exit(0)", "SystemExit"),
+    ("import os\nos._exit(0)", "exited with code 0 before returning a result"),
+])
+def test_candidate_failures_become_a_framed_harness_error(tmp_path, source, expected):
+    _, reply = call(tmp_path, "evaluate", source)
+    assert expected in reply["harness_error"]
+
+
+def test_a_fake_result_printed_by_the_candidate_is_not_the_result(tmp_path):
+    fake = json.dumps({"result": {"values": {"k": 1e9}, "passes_correctness": True}})
+    source = f"import os\nprint({fake!r})\nprint('n0nce' + {fake!r} + 'n0nce')\nos._exit(0)\n"
+    stdout, reply = call(tmp_path, "evaluate", source)
+    assert "1000000000" in stdout and "harness_error" in reply
+
+
+@pytest.mark.parametrize("stdout", ["", "no frame", "N{not json}N", 'N["list"]N', "N{}"])
+def test_unframe_rejects_anything_but_a_complete_frame(stdout):
+    assert unframe(stdout, "N") is None
+
+
+def test_unframe_takes_the_first_complete_frame():
+    assert unframe('junk N{"result": 1}N trailing', "N") == {"result": 1}

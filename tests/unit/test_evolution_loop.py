@@ -1,0 +1,156 @@
+"""The loop with scripted seams: commit rule in action, restore, stop conditions, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fakes import FakeEvaluator, ScriptedOperator, program
+from orchestrator.core.evolution import EvolutionRunner
+from orchestrator.core.interfaces import Directive, StepOutcome
+from orchestrator.core.run_log import read_events
+from orchestrator.errors import BudgetExhausted, ConfigError, LineageError
+from orchestrator.persistence.store import open_store
+
+
+def run(config, steps, *, resume=False, evaluator=None, **kwargs):
+    runner = EvolutionRunner(config, operator=ScriptedOperator(steps, **kwargs),
+                             evaluator=evaluator or FakeEvaluator(), resume=resume)
+    results = runner.run()
+    return runner, results
+
+
+def test_improving_candidates_commit_and_others_restore_the_best(make_config):
+    config = make_config()
+    runner, results = run(config, [program(2.0), program(2.02), "BROKEN\n", None, program(3.0)])
+    lineage = open_store(config).load()
+    assert [s.aggregate for s in lineage.solutions] == pytest.approx([1.0, 2.0, 3.0])
+    assert [s.parent for s in lineage.solutions] == [None, 0, 1]
+    assert results.stop_reason == "replay finished"
+    assert (results.versions, results.committed_this_run, results.steps, results.failures) == (3, 3, 6, 3)
+    assert (config.work_dir / "solution.py").read_text() == program(3.0)
+    reasons = [e["reason"] for e in read_events(config.run_log_path, "rejection")]
+    assert "does not beat the best" in reasons[0] and "fails correctness" in reasons[1]
+    assert reasons[2] == "gave up"
+
+
+def test_restores_the_best_after_a_failed_step(make_config):
+    config = make_config()
+    evaluator = FakeEvaluator()
+    seen = []
+
+    class Peek(ScriptedOperator):
+        def vary(self, context):
+            seen.append((context.work_dir / context.solution_file).read_text())
+            return super().vary(context)
+
+    EvolutionRunner(config, operator=Peek([program(2.0), "BROKEN\n", program(0.5)]), evaluator=evaluator).run()
+    assert seen == [program(1.0, "seed"), program(2.0), program(2.0), program(2.0)]
+
+
+def test_committed_score_is_the_rescore_in_a_fresh_call(make_config):
+    config = make_config()
+    evaluator = FakeEvaluator(noise=lambda call: 0.5 if call == 2 else 1.0)  # call 2 = the re-score
+    run(config, [program(1.5)], evaluator=evaluator)
+    assert [purpose for purpose, _ in evaluator.calls] == ["seed", "rescore"]
+    assert len(open_store(config).load().solutions) == 1  # 1.5 * 0.5 did not reproduce
+
+
+def test_resubmitting_the_best_is_rejected_without_scoring(make_config):
+    config = make_config()
+    evaluator = FakeEvaluator()
+    run(config, [program(1.0, "seed")], evaluator=evaluator)
+    assert len(evaluator.calls) == 1
+    assert next(read_events(config.run_log_path, "rejection"))["reason"] == "identical to the best version"
+
+
+def test_stops_at_max_versions(make_config):
+    config = make_config(max_versions=2)
+    _, results = run(config, [program(2.0), program(3.0), program(4.0)])
+    assert results.best_version == 2 and results.stop_reason.startswith("max_versions")
+
+
+@pytest.mark.parametrize("limits, expected", [({"max_total_tokens": 250}, "token budget"),
+                                              ({"max_total_cost_usd": 0.025}, "cost budget")])
+def test_stops_when_the_budget_is_spent(make_config, limits, expected):
+    config = make_config(budget=limits)
+    _, results = run(config, [None] * 10)
+    assert results.steps == 3 and expected in results.stop_reason
+
+
+def test_operator_raising_budget_exhausted_ends_cleanly(make_config):
+    _, results = run(make_config(), [program(2.0), BudgetExhausted("agent saw no tokens left")])
+    assert results.stop_reason.startswith("budget spent") and results.best_version == 1
+
+
+def test_seed_failing_correctness_is_a_clear_error(make_config, project):
+    (project / "seed.py").write_text("BROKEN\n")
+    with pytest.raises(ConfigError, match="seed fails correctness: wrong output"):
+        run(make_config(), [])
+
+
+def test_existing_lineage_needs_resume(make_config):
+    config = make_config()
+    run(config, [program(2.0)])
+    with pytest.raises(LineageError, match="pass --resume"):
+        run(config, [])
+    _, results = run(config, [program(3.0)], resume=True)
+    assert results.versions == 3 and results.best_aggregate == pytest.approx(3.0)
+
+
+def test_budget_and_step_numbers_continue_across_resume(make_config):
+    config = make_config(budget={"max_total_tokens": 500})
+    run(config, [None, None])
+    _, results = run(config, [None] * 10, resume=True)
+    assert results.tokens == 500 and results.steps == 3
+    steps = [e["step"] for e in read_events(config.run_log_path, "variation_start")]
+    assert steps == [1, 2, 3, 4, 5, 6]  # step 3 met the end of the first script
+
+
+def test_supervisor_gets_outcomes_and_its_directive_reaches_the_operator(make_config):
+    class Redirecting:
+        def __init__(self):
+            self.outcomes: list[StepOutcome] = []
+            self.directive = None
+
+        def after_step(self, outcome, lineage):
+            self.outcomes.append(outcome)
+            if not outcome.committed:
+                self.directive = "try blocking"
+                return Directive(text=self.directive, trigger="failures", step=outcome.step, tokens_used=7)
+            return None
+
+        def current_directive(self):
+            return self.directive
+
+    config = make_config()
+    supervisor = Redirecting()
+    operator = ScriptedOperator([None, program(2.0)])
+    EvolutionRunner(config, operator=operator, evaluator=FakeEvaluator(), supervisor=supervisor).run()
+    assert [o.committed for o in supervisor.outcomes] == [False, True]
+    assert [c.directive for c in operator.contexts] == [None, "try blocking", "try blocking"]
+    event = next(read_events(config.run_log_path, "supervisor"))
+    assert event["text"] == "try blocking" and event["tokens"] == 7
+
+
+def test_request_stop_ends_after_the_current_step(make_config):
+    config = make_config()
+
+    class StopAfterFirst(ScriptedOperator):
+        def vary(self, context):
+            runner.request_stop()
+            return super().vary(context)
+
+    runner = EvolutionRunner(config, operator=StopAfterFirst([program(2.0), program(3.0)]), evaluator=FakeEvaluator())
+    results = runner.run()
+    assert results.stop_reason == "interrupted (Ctrl-C)" and results.best_version == 1
+
+
+def test_every_event_kind_is_logged(make_config):
+    config = make_config()
+    run(config, [program(2.0), None])
+    kinds = {e["kind"] for e in read_events(config.run_log_path)}
+    assert {"run_start", "variation_start", "variation_end", "commit", "rejection", "budget", "run_end"} <= kinds
+    end = next(read_events(config.run_log_path, "run_end"))
+    assert json.dumps(end) and end["reason"] == "replay finished" and end["best_version"] == 1

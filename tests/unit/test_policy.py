@@ -1,0 +1,70 @@
+"""The policy: hardened defaults, sizes, GPU spellings, refused options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from sandbox import GpuSelection, ReadOnlyMount, SandboxPolicy
+from sandbox.policy import parse_size
+
+
+def test_defaults_are_the_hardened_ones() -> None:
+    policy = SandboxPolicy()
+    assert policy.backend == "docker"
+    assert policy.network == "none"
+    assert policy.gpus.mode == "none"
+    assert policy.user is None
+    assert policy.env == {} and policy.env_allowlist == []
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("512m", 512 * 2**20), ("2g", 2 * 2**30), ("1.5GiB", int(1.5 * 2**30)), ("64k", 65536), (4096, 4096),
+])
+def test_parse_size(text: str | int, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "lots", "-1g", 0])
+def test_parse_size_rejects_nonsense(bad: str | int) -> None:
+    with pytest.raises(ValueError):
+        parse_size(bad)
+
+
+@pytest.mark.parametrize(("spec", "mode", "count", "ids"), [
+    (None, "none", None, []), ("none", "none", None, []), ("all", "all", None, []),
+    (2, "count", 2, []), ("1", "count", 1, []), ("0,1", "devices", None, ["0", "1"]),
+    ([3], "devices", None, ["3"]), ("device=GPU-abc", "devices", None, ["gpu-abc"]),
+])
+def test_gpu_spellings(spec: object, mode: str, count: int | None, ids: list[str]) -> None:
+    selection = GpuSelection.parse(spec)  # type: ignore[arg-type]
+    assert (selection.mode, selection.count, selection.device_ids) == (mode, count, ids)
+
+
+def test_unknown_option_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        SandboxPolicy.model_validate({"privileged": True})
+
+
+@pytest.mark.parametrize("name", ["LD_PRELOAD", "NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES", "DOCKER_HOST"])
+def test_loader_and_runtime_variables_are_refused(name: str) -> None:
+    with pytest.raises(ValidationError):
+        SandboxPolicy(env={name: "x"})
+    with pytest.raises(ValidationError):
+        SandboxPolicy(env_allowlist=[name])
+
+
+def test_mount_paths_must_be_plain_and_absolute() -> None:
+    with pytest.raises(ValidationError):
+        ReadOnlyMount(host=Path("/tmp"), container="relative")
+    with pytest.raises(ValidationError):
+        ReadOnlyMount(host=Path("/tmp"), container="/opt/../etc")
+
+
+def test_with_mounts_returns_a_copy() -> None:
+    policy = SandboxPolicy()
+    mounted = policy.with_mounts(ReadOnlyMount(host=Path("/tmp"), container="/opt/data"))
+    assert policy.read_only_mounts == []
+    assert [m.container for m in mounted.read_only_mounts] == ["/opt/data"]
