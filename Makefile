@@ -4,7 +4,16 @@
 PYTHON ?= python
 CONFIG ?= avo.yaml
 
-.PHONY: install test run bench lint
+.PHONY: setup demo install test run bench lint
+
+# Everything on a fresh machine (Docker engine and daemon, avo, the sandbox image); idempotent.
+setup:
+	scripts/setup.sh
+
+# The sorting example end to end from its bundled replay transcript: no API key, no network.
+# Each demo gets a fresh workspace under workspace/ so it can be rerun.
+demo: setup
+	$(PYTHON) examples/sorting_optimization/run.py --replay --workspace workspace/demo-$$(date +%Y%m%d-%H%M%S)
 
 install:
 	$(PYTHON) -m pip install -e '.[dev]'
@@ -17,6 +26,7 @@ run:
 
 bench:
 	$(PYTHON) bench/sandbox_overhead.py
+	$(PYTHON) bench/attention_tflops.py
 
 lint:
 	$(PYTHON) -m compileall -q orchestrator sandbox tests

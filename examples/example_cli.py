@@ -62,7 +62,10 @@ def missing_key_message(config: EvolutionConfig, example_dir: Path) -> str | Non
 
 def main(example_dir: Path, argv: list[str] | None = None) -> int:
     """Run the example in ``example_dir``; returns the process exit code."""
+    from rich.console import Console
+
     from orchestrator.core.evolution import EvolutionRunner  # the runner pulls in docker and the agent
+    from orchestrator.run_view import RunView
 
     args = parse_args(example_dir, argv)
     try:
@@ -73,7 +76,8 @@ def main(example_dir: Path, argv: list[str] | None = None) -> int:
             return 2
         if args.replay:
             print(f"REPLAY: playing {config.llm.replay_file} (prepared model turns; scores are real, from the sandbox)")
-        results = EvolutionRunner(config, resume=args.resume).run()
+        with RunView(config.run_log_path, Console()):
+            results = EvolutionRunner(config, resume=args.resume).run()
         print(
             f"{results.stop_reason}: best v{results.best_version}, aggregate {results.best_aggregate:.6g} "
             f"({results.improvement_pct:+.1f}% over the seed), {results.committed_this_run} committed and "

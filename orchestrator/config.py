@@ -38,7 +38,7 @@ PROVIDER_KEY_ENV: dict[str, str | None] = {
     "anthropic": "ANTHROPIC_API_KEY",
     "ollama": None,
     "ollama_cloud": "OLLAMA_API_KEY",
-    "custom": "OPENAI_API_KEY",
+    "custom": None,  # never send the user's OpenAI key to an arbitrary base_url: set llm.api_key
     "replay": None,
 }
 

@@ -32,6 +32,11 @@ def describe(event: dict[str, Any]) -> str | None:
         return f"run {event.get('run_id')} started{' (resumed)' if event.get('resume') else ''}"
     if kind == "variation_start":
         return f"step {step}: varying from v{event.get('best_version')} ({event.get('best_aggregate', 0):.6g})"
+    if kind == "agent_step_start":
+        return f"  agent: {event.get('llm')}"
+    if kind == "agent_tool":
+        state = "error" if event.get("is_error") else f"{event.get('result_chars', 0)} chars"
+        return f"  {str(event.get('args') or event.get('tool'))[:120]} -> {state}"
     if kind == "evaluation":
         state = "passes" if event.get("passes") else "fails"
         return f"  evaluation ({event.get('purpose')}): {state}, aggregate {event.get('aggregate', 0):.6g}"
@@ -54,6 +59,7 @@ class _State:
         self.best: float = 0.0
         self.step: int | None = None
         self.phase = "starting"
+        self.llm = "-"
         self.tokens = 0
         self.cost = 0.0
         self.recent: list[str] = []
@@ -66,6 +72,8 @@ class _State:
             self.step, self.phase = event.get("step"), "agent working"
         elif kind == "variation_end":
             self.phase = "re-scoring the candidate" if event.get("submitted") else "step failed"
+        elif kind == "agent_step_start":
+            self.llm = str(event.get("llm"))
         elif kind == "budget":
             self.tokens, self.cost = event.get("tokens", 0), event.get("cost_usd", 0.0)
         elif kind == "run_end":
@@ -78,6 +86,7 @@ class _State:
         table = Table.grid(padding=(0, 2))
         table.add_row("best", f"v{self.version}  {self.best:.6g}" if self.version is not None else "-")
         table.add_row("step", f"{self.step or '-'}  ({self.phase})")
+        table.add_row("model", self.llm)
         table.add_row("spent", f"{self.tokens} tokens, ${self.cost:.4f}")
         return Group(table, Text("\n".join(self.recent), style="dim"))
 
@@ -133,4 +142,4 @@ class RunView:
         if self._live:
             self._live.update(self._state.render())
         elif (line := describe(event)) is not None:
-            self._console.print(line, highlight=False, markup=False)
+            self._console.print(line, highlight=False, markup=False, soft_wrap=True)

@@ -255,9 +255,7 @@ class EvolutionRunner:
                           rationale=result.rationale[:1000], failure_reason=result.failure_reason[:1000])
         outcome = self._judge(step, result)
         redirect = self._supervisor.after_step(outcome, self._population.lineage)
-        if redirect is not None:
-            self.run_log.emit("supervisor", step=step, trigger=redirect.trigger, text=redirect.text,
-                              tokens=redirect.tokens_used, cost_usd=redirect.cost_usd, tried=redirect.tried)
+        if redirect is not None:  # the supervisor logs its own intervention, with its model's label
             self._charge(redirect.tokens_used, redirect.cost_usd)
 
     def _judge(self, step: int, result: VariationResult) -> StepOutcome:

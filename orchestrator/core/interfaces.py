@@ -93,7 +93,11 @@ class Directive(BaseModel):
 
 @runtime_checkable
 class Supervisor(Protocol):
-    """Watches the trajectory and, when it stalls, writes a directive."""
+    """Watches the trajectory and, when it stalls, writes a directive.
+
+    An implementation logs its own ``supervisor`` event (it alone knows which model
+    wrote the directive); the runner only charges the directive's tokens and cost.
+    """
 
     def after_step(self, outcome: StepOutcome, lineage: Lineage) -> Directive | None: ...
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import NoShell
+from agent_fakes import NoShell
 from orchestrator.agent.factory import build_agent
 from orchestrator.agent.variation_operator import AgentVariationOperator
 from orchestrator.config import EvolutionConfig

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from conftest import llm_config
+from agent_fakes import llm_config
 from orchestrator.agent.factory import build_client
 from orchestrator.agent.messages import Message, ToolCall, ToolSpec
 from orchestrator.agent.retry_policy import RetryPolicy, retry_after_seconds
@@ -102,6 +102,14 @@ def test_custom_needs_a_base_url_but_no_key(llm_server) -> None:
     llm_server.script(say("ok"))
     assert client.complete([Message.user("hi")]).text == "ok"
     assert llm_server.requests[-1].headers["authorization"] == "Bearer unused"
+
+
+def test_custom_endpoint_never_receives_the_openai_key(llm_server, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-host-secret")
+    client = build_client(llm_config(provider="custom", api_key="", base_url=llm_server.openai_base_url))
+    llm_server.script(say("ok"))
+    client.complete([Message.user("hi")])
+    assert "sk-host-secret" not in str(llm_server.requests[-1].headers)
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])

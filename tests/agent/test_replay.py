@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import FakeEvaluator, NoShell, llm_config, make_context
+from agent_fakes import FakeEvaluator, NoShell, llm_config, make_context
 from orchestrator.agent.factory import build_client
 from orchestrator.agent.messages import Message
 from orchestrator.agent.variation_operator import AgentVariationOperator

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import llm_config, make_context, make_lineage
+from agent_fakes import llm_config, make_context, make_lineage
 from orchestrator.agent.factory import build_client
 from orchestrator.agent.messages import ToolCall
 from orchestrator.agent.tools import Toolbox

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import FakeEvaluator, NoShell, llm_config, make_context, make_lineage, supervisor_config
+from agent_fakes import FakeEvaluator, NoShell, llm_config, make_context, make_lineage, supervisor_config
 from orchestrator.agent.factory import build_client
 from orchestrator.agent.variation_operator import AgentVariationOperator
 from orchestrator.core.interfaces import StepOutcome

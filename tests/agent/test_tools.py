@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SEED, FakeEvaluator, NoShell, make_lineage
+from agent_fakes import SEED, FakeEvaluator, NoShell, make_lineage
 from orchestrator.agent.knowledge_base import KnowledgeBase
 from orchestrator.agent.messages import ToolCall
 from orchestrator.agent.tools import TOOLS, Toolbox, tool_specs

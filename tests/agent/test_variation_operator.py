@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import FakeEvaluator, NoShell, llm_config, make_context
+from agent_fakes import FakeEvaluator, NoShell, llm_config, make_context
 from orchestrator.agent.factory import build_client
 from orchestrator.agent.knowledge_base import KnowledgeBase
 from orchestrator.agent.variation_operator import NUDGE, AgentVariationOperator

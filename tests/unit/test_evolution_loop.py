@@ -130,8 +130,8 @@ def test_supervisor_gets_outcomes_and_its_directive_reaches_the_operator(make_co
     EvolutionRunner(config, operator=operator, evaluator=FakeEvaluator(), supervisor=supervisor).run()
     assert [o.committed for o in supervisor.outcomes] == [False, True]
     assert [c.directive for c in operator.contexts] == [None, "try blocking", "try blocking"]
-    event = next(read_events(config.run_log_path, "supervisor"))
-    assert event["text"] == "try blocking" and event["tokens"] == 7
+    # Two steps of 100 tokens plus the directive's 7 are charged to the budget.
+    assert list(read_events(config.run_log_path, "budget"))[-1]["tokens"] == 207
 
 
 def test_request_stop_ends_after_the_current_step(make_config):
