@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--timeout", type=float, help="seconds before the whole container is killed")
     run.add_argument("--memory", help="memory limit (swap equals it), e.g. 512m, 2g")
     run.add_argument("--network", choices=["none", "bridge"], help="network (default none)")
-    run.add_argument("--gpus", help="none | all | a count | device ids like 0,1")
+    run.add_argument("--gpus", help="none | all | count=N | device ids like 0 or 0,1 (a bare number names a device)")
     run.add_argument("--image", help="sandbox image (default avo-sandbox:cpu)")
     run.add_argument("--backend", choices=["docker", "local"], help="local = NO isolation, development only")
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")

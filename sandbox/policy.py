@@ -69,7 +69,13 @@ class GpuSelection(BaseModel):
 
     @classmethod
     def parse(cls, spec: "str | int | list | dict | GpuSelection | None") -> "GpuSelection":
-        """Accept the spellings a user writes: ``none``, ``all``, ``2``, ``"0,1"``, ``[0, 1]``."""
+        """Accept the spellings a user writes.
+
+        An int is a count (``gpus: 2`` in YAML); ``count=N`` is a count too. Any other
+        string names devices (``"0"``, ``"0,1"``, ``device=GPU-3f2a...``): on a shared
+        host a tenant names the devices it owns, so a bare ``"0"`` means device 0, never
+        "no GPU". ``none`` and ``all`` mean what they say.
+        """
         if spec is None or isinstance(spec, GpuSelection):
             return spec or cls()
         if isinstance(spec, dict):
@@ -80,16 +86,16 @@ class GpuSelection(BaseModel):
             return cls(mode="count", count=spec) if spec > 0 else cls()
         if isinstance(spec, list):
             return cls(mode="devices", device_ids=[str(d) for d in spec])
-        text = str(spec).strip().lower()
-        if text in ("", "none", "0"):
+        text = str(spec).strip()
+        if text.lower() in ("", "none"):
             return cls()
-        if text == "all":
+        if text.lower() == "all":
             return cls(mode="all")
-        if text.startswith("device="):
+        if text.lower().startswith("count="):
+            return cls(mode="count", count=int(text.split("=", 1)[1]))
+        if text.lower().startswith("device="):
             text = text.split("=", 1)[1]
-        if "," in text or not text.isdigit():
-            return cls(mode="devices", device_ids=[p.strip() for p in text.split(",") if p.strip()])
-        return cls(mode="count", count=int(text))
+        return cls(mode="devices", device_ids=[p.strip() for p in text.split(",") if p.strip()])
 
     @property
     def requested(self) -> bool:

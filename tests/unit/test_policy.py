@@ -35,8 +35,9 @@ def test_parse_size_rejects_nonsense(bad: str | int) -> None:
 
 @pytest.mark.parametrize(("spec", "mode", "count", "ids"), [
     (None, "none", None, []), ("none", "none", None, []), ("all", "all", None, []),
-    (2, "count", 2, []), ("1", "count", 1, []), ("0,1", "devices", None, ["0", "1"]),
-    ([3], "devices", None, ["3"]), ("device=GPU-abc", "devices", None, ["gpu-abc"]),
+    (2, "count", 2, []), ("count=2", "count", 2, []), ("1", "devices", None, ["1"]),
+    ("0", "devices", None, ["0"]), ("0,1", "devices", None, ["0", "1"]),
+    ([3], "devices", None, ["3"]), ("device=GPU-abc", "devices", None, ["GPU-abc"]),
 ])
 def test_gpu_spellings(spec: object, mode: str, count: int | None, ids: list[str]) -> None:
     selection = GpuSelection.parse(spec)  # type: ignore[arg-type]
