@@ -156,14 +156,20 @@ def _lineage(args: argparse.Namespace) -> int:
     config = _load(args.config)
     lineage = open_store(config).load()
     table = Table(title=f"{config.project_name}: lineage ({len(lineage.solutions)} versions)")
-    for column in ("version", "aggregate", "improvement", "time", "message"):
-        table.add_column(column, justify="right" if column in ("version", "aggregate", "improvement") else "left")
+    for column in ("version", "aggregate", "improvement"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("time", no_wrap=True)
+    table.add_column("message", no_wrap=True)
+    # The message's first line, cut to what the other columns leave of the terminal;
+    # `git log` in the lineage folder has the rest.
+    room = max(20, console.width - 68)
     previous = None
     for solution in lineage.solutions:
         gain = f"{(solution.aggregate / previous - 1) * 100:+.2f}%" if previous else "-"
         first_line = solution.message.splitlines()[0] if solution.message else ""
         table.add_row(f"v{solution.version}", f"{solution.aggregate:.6g}", gain,
-                      solution.created_at.strftime("%Y-%m-%d %H:%M:%S"), first_line[:80])
+                      solution.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                      first_line if len(first_line) <= room else first_line[:room - 1] + "…")
         previous = solution.aggregate
     console.print(table)
     return 0
