@@ -157,7 +157,7 @@ def _lineage(args: argparse.Namespace) -> int:
     lineage = open_store(config).load()
     table = Table(title=f"{config.project_name}: lineage ({len(lineage.solutions)} versions)")
     for column in ("version", "aggregate", "improvement"):
-        table.add_column(column, justify="right", no_wrap=True)
+        table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
     table.add_column("time", no_wrap=True)
     table.add_column("message", no_wrap=True)
     # The message's first line, cut to what the other columns leave of the terminal;
