@@ -162,7 +162,7 @@ def _lineage(args: argparse.Namespace) -> int:
     table.add_column("message", no_wrap=True)
     # The message's first line, cut to what the other columns leave of the terminal;
     # `git log` in the lineage folder has the rest.
-    room = max(20, console.width - 70)
+    room = max(12, console.width - 62)
     previous = None
     for solution in lineage.solutions:
         gain = f"{(solution.aggregate / previous - 1) * 100:+.2f}%" if previous else "-"
