@@ -70,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except (AvoError, SandboxError) as exc:
         first, *rest = str(exc).splitlines() or [type(exc).__name__]
-        errors.print(f"avo: {first}", style="bold red", highlight=False, markup=False)
+        # soft_wrap: the line stays one line when stderr is not a terminal (rich would wrap it at 80).
+        errors.print(f"avo: {first}", style="bold red", highlight=False, markup=False, soft_wrap=True)
         if rest:
             errors.print("\n".join(rest), style="dim", highlight=False, markup=False)
         return EXIT_USER_ERROR

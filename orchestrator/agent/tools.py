@@ -150,7 +150,7 @@ class ToolOutcome(BaseModel):
     content: str
     is_error: bool = False
     submitted: bool = False
-    source: str | None = None
+    source: str | None = None  # the candidate submitted, or the exact source an evaluation scored
     rationale: str = ""
     score: Score | None = None
 
@@ -310,8 +310,9 @@ class Toolbox:
         return "\n".join(parts)
 
     def _evaluate(self, args: Evaluate) -> ToolOutcome:
-        score = self.evaluator.evaluate(self.solution_source(), purpose="agent-evaluate")
-        return ToolOutcome(content=format_score(score, self._configurations(), self.lineage), score=score)
+        source = self.solution_source()
+        score = self.evaluator.evaluate(source, purpose="agent-evaluate")
+        return ToolOutcome(content=format_score(score, self._configurations(), self.lineage), score=score, source=source)
 
     def _configurations(self) -> list[str]:
         return self.lineage.configurations or self.evaluator.configurations()

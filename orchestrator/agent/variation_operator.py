@@ -19,7 +19,9 @@ from orchestrator.agent.prompts import first_message, system_prompt
 from orchestrator.agent.tools import Shell, ToolFailure, Toolbox, ToolOutcome, tool_specs
 from orchestrator.agent.truncation import truncate_middle
 from orchestrator.core.interfaces import VariationContext, VariationResult
+from orchestrator.core.population import source_hash
 from orchestrator.core.run_log import RunLog
+from orchestrator.core.scoring import Score
 from orchestrator.errors import AvoError
 
 NUDGE = (
@@ -85,6 +87,8 @@ class _Step:
         self.cost = 0.0
         self.turns = 0
         self.tool_calls = 0
+        # The last evaluate() result per source content: what the agent claims for a submission.
+        self.evaluated: dict[str, Score] = {}
 
     def totals(self) -> dict[str, int | float]:
         return {"tokens_used": self.tokens, "cost_usd": self.cost, "model_turns": self.turns, "tool_calls": self.tool_calls}
@@ -155,7 +159,8 @@ class _Step:
         started = time.monotonic()
         outcome = self.toolbox.dispatch(call)
         extra = {}
-        if outcome.score is not None:
+        if outcome.score is not None and outcome.source is not None:
+            self.evaluated[source_hash(outcome.source)] = outcome.score
             configurations = self.context.lineage.configurations or self.context.evaluator.configurations()
             extra = {"correct": outcome.score.passes_correctness, "aggregate": outcome.score.aggregate(configurations)}
         self.op.run_log.emit(
@@ -166,11 +171,14 @@ class _Step:
         return outcome
 
     def _submitted(self, outcome: ToolOutcome) -> VariationResult:
+        claimed = self.evaluated.get(source_hash(outcome.source or ""))
         self.op.run_log.emit(
             "agent_submit", step=self.context.step, rationale=outcome.rationale,
-            source_chars=len(outcome.source or ""), llm=self.op.client.label, **self.totals(),
+            source_chars=len(outcome.source or ""), evaluated=claimed is not None, llm=self.op.client.label,
+            **self.totals(),
         )
-        return VariationResult(submitted=True, source=outcome.source, rationale=outcome.rationale, **self.totals())
+        return VariationResult(submitted=True, source=outcome.source, rationale=outcome.rationale,
+                               claimed_score=claimed, **self.totals())
 
     def _failed(self, reason: str) -> VariationResult:
         self.op.run_log.emit("agent_failed", step=self.context.step, reason=reason, llm=self.op.client.label, **self.totals())

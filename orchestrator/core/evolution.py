@@ -82,6 +82,15 @@ def _default_agent(config: EvolutionConfig, run_id: str,
     return operator, supervisor, shell.close
 
 
+def _rejection_reason(verdict: Verdict, rescore: Score, claimed: Score | None) -> str:
+    """The commit rule's reason, saying so when the agent's own evaluation of this exact source
+    passed but the fresh re-score fails correctness: flaky or state-dependent code, or a candidate
+    that games the agent's evaluation, is then told apart from one that was never shown to work."""
+    if claimed is not None and claimed.passes_correctness and not rescore.passes_correctness:
+        return f"did not reproduce in a fresh container: {verdict.reason}"
+    return verdict.reason
+
+
 class EvolutionRunner:
     """Runs (or resumes, with ``resume=True``) the evolution described by ``config``."""
 
@@ -274,7 +283,8 @@ class EvolutionRunner:
         score = self._evaluator.evaluate(source, purpose="rescore")
         verdict = self._population.judge(score)
         if not verdict.accepted:
-            return self._reject(step, verdict.reason, result, source, verdict.aggregate)
+            reason = _rejection_reason(verdict, score, result.claimed_score)
+            return self._reject(step, reason, result, source, verdict.aggregate)
         version = self._commit(step, source, score, verdict, result.rationale or f"step {step}")
         return StepOutcome(step=step, committed=True, reason=f"committed v{version}: {verdict.reason}",
                            aggregate=verdict.aggregate, source_hash=source_hash(source), rationale=result.rationale)
@@ -306,7 +316,9 @@ class EvolutionRunner:
                                                 source_hash=digest, rationale=result.rationale))
         self._population.restore(self.config.work_dir, self.config.solution_file)
         self._failures += 1
-        self.run_log.emit("rejection", step=step, reason=reason, aggregate=aggregate, source_hash=digest)
+        claimed = result.claimed_score
+        self.run_log.emit("rejection", step=step, reason=reason, aggregate=aggregate, source_hash=digest,
+                          claimed_aggregate=claimed.aggregate(self._population.configurations) if claimed else None)
         return StepOutcome(step=step, committed=False, reason=reason, aggregate=aggregate,
                            source_hash=digest, rationale=result.rationale)
 

@@ -48,7 +48,13 @@ class VariationContext(BaseModel):
 
 
 class VariationResult(BaseModel):
-    """How a step ended: a submitted candidate, or a failed attempt with its reason."""
+    """How a step ended: a submitted candidate, or a failed attempt with its reason.
+
+    ``claimed_score`` is what the operator's own evaluation said of exactly the
+    submitted source (None if it never evaluated that source). The runner never
+    commits it; it only uses it to tell a candidate that did not reproduce in a fresh
+    container from one that was never shown to pass.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -56,6 +62,7 @@ class VariationResult(BaseModel):
     source: str | None = None
     rationale: str = ""
     failure_reason: str = ""
+    claimed_score: Score | None = None
     tokens_used: int = 0
     cost_usd: float = 0.0
     model_turns: int = 0

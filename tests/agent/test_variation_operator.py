@@ -6,15 +6,16 @@ import json
 
 import pytest
 
-from agent_fakes import FakeEvaluator, NoShell, llm_config, make_context
+from agent_fakes import CONFIGS, FakeEvaluator, NoShell, llm_config, make_context
 from orchestrator.agent.factory import build_client
 from orchestrator.agent.knowledge_base import KnowledgeBase
 from orchestrator.agent.variation_operator import NUDGE, AgentVariationOperator
 from orchestrator.core.run_log import read_events
 from orchestrator.errors import LLMError
-from scripted_llm_server import ANTHROPIC_PATH, call, http_error, say
+from scripted_llm_server import ANTHROPIC_PATH, call, calls, http_error, say
 
 BROKEN = "SPEED = 5.0\n\ndef solve(xs):\n    return xs\n"
+FIXED = BROKEN.replace("return xs", "return sorted(xs)  # correct")
 
 
 def operator(server, run_log, provider: str = "openai", **kwargs) -> AgentVariationOperator:
@@ -50,7 +51,8 @@ def test_step_edits_evaluates_fixes_and_submits(llm_server, run_log, work_dir, t
     result = op.vary(make_context(work_dir, run_log, evaluator, step=3, directive="Try radix sort."))
 
     assert result.submitted and result.rationale.startswith("declared")
-    assert result.source == BROKEN.replace("return xs", "return sorted(xs)  # correct")
+    assert result.source == FIXED
+    assert result.claimed_score is not None and result.claimed_score.aggregate(CONFIGS) == pytest.approx(5.0)
     assert (result.model_turns, result.tool_calls, result.tokens_used) == (6, 6, 6 * 120)
     assert [purpose for _, purpose in evaluator.calls] == ["agent-evaluate", "agent-evaluate"]
     first = json.dumps(llm_server.requests[0].body)
@@ -67,6 +69,24 @@ def test_step_edits_evaluates_fixes_and_submits(llm_server, run_log, work_dir, t
     assert tools[2]["correct"] is False and tools[4]["aggregate"] == pytest.approx(5.0)
     assert tools[1]["args"].startswith("write_file(path='solution.py', content=")
     assert next(read_events(run_log.path, "agent_submit"))["tokens_used"] == 720
+
+
+def test_the_claimed_score_is_the_evaluation_of_exactly_the_submitted_source(llm_server, run_log, work_dir) -> None:
+    def write(source: str) -> tuple[str, dict[str, str]]:
+        return ("write_file", {"path": "solution.py", "content": source})
+
+    llm_server.script(
+        calls(write(FIXED), ("evaluate", {}), write(BROKEN), ("evaluate", {}), write(FIXED)),
+        call("submit", {"rationale": "evaluated, then another try, then back"}),
+        calls(write(FIXED), ("submit", {"rationale": "evaluated only in the previous step"})),
+    )
+    op = operator(llm_server, run_log)
+    back = op.vary(make_context(work_dir, run_log, FakeEvaluator()))
+    fresh = op.vary(make_context(work_dir, run_log, FakeEvaluator(), step=2))
+
+    assert back.claimed_score is not None and back.claimed_score.passes_correctness
+    assert fresh.submitted and fresh.claimed_score is None
+    assert [e["evaluated"] for e in read_events(run_log.path, "agent_submit")] == [True, False]
 
 
 def test_model_that_stops_calling_tools_gives_up(llm_server, run_log, work_dir) -> None:

@@ -1,7 +1,7 @@
 """The real loop end to end: scoring in the real Docker sandbox, lineage in real git.
 
-A tiny problem whose speed differences are large enough that timing noise never
-decides a commit: each variant sleeps less per call. The operator is the test's
+The tiny problem is in sum_of_squares.py: its speed differences are large enough that
+timing noise never decides a commit. The operator is the test's
 own (prepared edits), so the agent is not involved; the CLI test drives `avo run`
 with a replay transcript instead, kills it with SIGKILL and resumes it.
 """
@@ -26,58 +26,14 @@ from orchestrator.core.run_log import read_events
 from orchestrator.errors import ReplayExhausted
 from orchestrator.persistence.git_backend import parse_message
 from sandbox import gc
+from sum_of_squares import FASTER, FASTEST, SEED, WRONG, variant
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-SCORER = '''
-import random
-import time
-from orchestrator.core.scoring import Score, ScoringFunction
-
-
-class Scorer(ScoringFunction):
-    def get_configurations(self):
-        return ["n=100", "n=1000"]
-
-    def evaluate(self, source_code, source_file="solution.py"):
-        namespace = {}
-        exec(compile(source_code, source_file, "exec"), namespace)
-        function = namespace["sum_of_squares"]
-        for n in (random.randrange(2000) for _ in range(5)):
-            if function(n) != sum(i * i for i in range(n)):
-                return Score(passes_correctness=False, correctness_message=f"wrong for n={n}")
-        values = {}
-        for name in self.get_configurations():
-            n, started, calls = int(name[2:]), time.perf_counter(), 0
-            while time.perf_counter() - started < 0.15:
-                function(n)
-                calls += 1
-            values[name] = calls / (time.perf_counter() - started)
-        return Score(values=values, passes_correctness=True, correctness_message="ok")
-'''
-
-
-def variant(pause_s: float) -> str:
-    return (f"import time\n\n\ndef sum_of_squares(n):\n    time.sleep({pause_s})\n"
-            "    return sum(i * i for i in range(n))\n")
-
-
-SEED = variant(0.02)
-FASTER = variant(0.005)
-FASTEST = "def sum_of_squares(n):\n    return (n - 1) * n * (2 * n - 1) // 6\n"
-WRONG = "def sum_of_squares(n):\n    return n * n\n"
 SLOWER = variant(0.04)
 FAKE_RESULT = ("import json, os\nprint(json.dumps({'result': {'values': {'n=100': 1e12, 'n=1000': 1e12}, "
                "'passes_correctness': True}}))\nos._exit(0)\n")
-
-
-@pytest.fixture
-def project(tmp_path: Path, sandbox_image: str) -> Path:
-    tmp_path.chmod(0o755)  # the sandbox user (not root) must read the scorer
-    (tmp_path / "scorer.py").write_text(SCORER)
-    (tmp_path / "seed.py").write_text(SEED)
-    return tmp_path
 
 
 class PreparedEdits:

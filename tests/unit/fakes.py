@@ -59,13 +59,15 @@ class FakeEvaluator:
 
 class ScriptedOperator:
     """Each step takes the next prepared action: a source to write and submit, ``None`` to
-    give up, or an exception to raise. Raises ReplayExhausted when the script ends."""
+    give up, or an exception to raise. Raises ReplayExhausted when the script ends.
+    ``claimed`` is the score the operator says its own evaluation gave each submission."""
 
     def __init__(self, steps: list[str | None | BaseException], *, tokens_per_step: int = 100,
-                 cost_per_step: float = 0.01) -> None:
+                 cost_per_step: float = 0.01, claimed: Score | None = None) -> None:
         self.steps = list(steps)
         self.tokens_per_step = tokens_per_step
         self.cost_per_step = cost_per_step
+        self.claimed = claimed
         self.contexts: list[VariationContext] = []
 
     def vary(self, context: VariationContext) -> VariationResult:
@@ -80,7 +82,8 @@ class ScriptedOperator:
             return VariationResult(submitted=False, failure_reason="gave up", **usage)
         target: Path = context.work_dir / context.solution_file
         target.write_text(action, encoding="utf-8")
-        return VariationResult(submitted=True, rationale=f"try {action.splitlines()[0]}", **usage)
+        return VariationResult(submitted=True, rationale=f"try {action.splitlines()[0]}", claimed_score=self.claimed,
+                               **usage)
 
 
 @pytest.fixture

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from fakes import FakeEvaluator, ScriptedOperator, program
+from fakes import CONFIGURATIONS, FakeEvaluator, ScriptedOperator, program
 from orchestrator.core.evolution import EvolutionRunner
 from orchestrator.core.interfaces import Directive, StepOutcome
 from orchestrator.core.run_log import read_events
+from orchestrator.core.scoring import Score
 from orchestrator.errors import BudgetExhausted, ConfigError, LineageError
 from orchestrator.persistence.store import open_store
 
@@ -55,6 +56,30 @@ def test_committed_score_is_the_rescore_in_a_fresh_call(make_config):
     run(config, [program(1.5)], evaluator=evaluator)
     assert [purpose for purpose, _ in evaluator.calls] == ["seed", "rescore"]
     assert len(open_store(config).load().solutions) == 1  # 1.5 * 0.5 did not reproduce
+
+
+CLAIMED_PASS = Score(values={name: 9.0 for name in CONFIGURATIONS}, passes_correctness=True)
+WRONG_ON_RESCORE = "fails correctness: wrong output on input 3"
+
+
+@pytest.mark.parametrize("claimed, reason, claimed_aggregate", [
+    (CLAIMED_PASS, f"did not reproduce in a fresh container: {WRONG_ON_RESCORE}", pytest.approx(9.0)),
+    (Score.failure("crashed"), WRONG_ON_RESCORE, 0.0),
+    (None, WRONG_ON_RESCORE, None),
+])
+def test_a_claimed_pass_that_fails_the_rescore_did_not_reproduce(make_config, claimed, reason, claimed_aggregate):
+    config = make_config()
+    _, results = run(config, ["BROKEN\n"], claimed=claimed)
+    rejection = next(read_events(config.run_log_path, "rejection"))
+    assert (rejection["reason"], rejection["aggregate"]) == (reason, 0.0)
+    assert rejection["claimed_aggregate"] == claimed_aggregate
+    assert (results.failures, results.versions) == (1, 1)
+
+
+def test_the_rescore_not_the_claim_is_committed(make_config):
+    config = make_config()
+    run(config, [program(2.0)], claimed=CLAIMED_PASS)
+    assert open_store(config).load().best.aggregate == pytest.approx(2.0)
 
 
 def test_resubmitting_the_best_is_rejected_without_scoring(make_config):
