@@ -35,6 +35,7 @@ from orchestrator.core.types import Attempt, Lineage
 from orchestrator.errors import (BudgetExhausted, ConfigError, LineageError, ReplayExhausted,
                                  WorkspaceEscape)
 from orchestrator.persistence.store import LineageStore, open_store
+from orchestrator.persistence.workspace_lock import WorkspaceLock
 
 __all__ = ["EvolutionRunner", "RunResults"]
 
@@ -123,7 +124,12 @@ class EvolutionRunner:
 
     def run(self) -> RunResults:
         """Run until a stop condition; returns :meth:`get_results`. Raises AvoError subclasses
-        for what the user must fix (an existing lineage without ``resume``, a broken seed)."""
+        for what the user must fix (an existing lineage without ``resume``, a broken seed,
+        another run holding the workspace)."""
+        with WorkspaceLock(self.config.workspace_dir):
+            return self._run_locked()
+
+    def _run_locked(self) -> RunResults:
         resuming = self.store.exists()
         if resuming and not self.resume:
             raise LineageError(

@@ -13,6 +13,7 @@ from orchestrator.core.run_log import read_events
 from orchestrator.core.scoring import Score
 from orchestrator.errors import BudgetExhausted, ConfigError, LineageError
 from orchestrator.persistence.store import open_store
+from orchestrator.persistence.workspace_lock import WorkspaceLock
 
 
 def run(config, steps, *, resume=False, evaluator=None, **kwargs):
@@ -179,3 +180,14 @@ def test_every_event_kind_is_logged(make_config):
     assert {"run_start", "variation_start", "variation_end", "commit", "rejection", "budget", "run_end"} <= kinds
     end = next(read_events(config.run_log_path, "run_end"))
     assert json.dumps(end) and end["reason"] == "replay finished" and end["best_version"] == 1
+
+
+def test_a_second_run_on_the_same_workspace_is_refused_while_the_first_holds_it(make_config):
+    config = make_config()
+    first = EvolutionRunner(config, operator=ScriptedOperator([program(2.0)]), evaluator=FakeEvaluator())
+    with WorkspaceLock(config.workspace_dir):  # what the first run holds while it runs
+        with pytest.raises(LineageError, match="in use by another avo run"):
+            first.run()
+    assert not config.lineage_dir.exists() or not list(config.lineage_dir.iterdir())
+    # Once the holder is gone (ended, or killed: the kernel drops an flock), a run proceeds.
+    assert first.run().best_version == 1
