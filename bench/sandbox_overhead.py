@@ -38,19 +38,21 @@ def percentile(samples: list[float], q: float) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[q - 1] if len(samples) > 1 else samples[0]
 
 
-def run_paths(image: str, n: int, workspace: Path) -> dict[str, list[float]]:
+def run_paths(image: str, n: int, workspace: Path, runtime: str | None = None) -> dict[str, list[float]]:
+    """Every path's samples; ``runtime`` (e.g. runsc) applies to (b) to (e) alike, so the
+    ratios compare like with like and two runs compare the runtimes."""
+    docker_run = ["docker", "run", "--network", "none", *(["--runtime", runtime] if runtime else [])]
     results: dict[str, list[float]] = {}
     results["(a) bare subprocess"] = measure(lambda: subprocess.run(["true"], check=True), n)
-    results["(b) docker run --rm"] = measure(
-        lambda: subprocess.run(["docker", "run", "--rm", "--network", "none", image, "true"], check=True), n)
-    running = subprocess.run(["docker", "run", "-d", "--rm", "--network", "none", image, "sleep", "infinity"],
+    results["(b) docker run --rm"] = measure(lambda: subprocess.run([*docker_run, "--rm", image, "true"], check=True), n)
+    running = subprocess.run([*docker_run, "-d", "--rm", image, "sleep", "infinity"],
                              check=True, capture_output=True, text=True).stdout.strip()
     try:
         results["(c) docker exec"] = measure(
             lambda: subprocess.run(["docker", "exec", running, "true"], check=True), n)
     finally:
         subprocess.run(["docker", "rm", "-f", running], check=True, capture_output=True)
-    policy = SandboxPolicy(image=image, memory="256m")
+    policy = SandboxPolicy(image=image, memory="256m", runtime=runtime)
     with Sandbox(policy, workspace, purpose="bench") as cold:
         results["(d) sandbox, cold"] = measure(lambda: cold.exec(["true"]), n)
     with Sandbox(policy.model_copy(update={"pool_size": 2}), workspace, purpose="bench") as warm:
@@ -78,9 +80,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--image", default="avo-sandbox:cpu")
     parser.add_argument("-n", type=int, default=20, help="calls per path")
+    parser.add_argument("--runtime", default=None, help="container runtime, e.g. runsc (default: the engine's, runc)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="avo-bench-") as workspace:
-        print(report(run_paths(args.image, args.n, Path(workspace))))
+        print(report(run_paths(args.image, args.n, Path(workspace), args.runtime)))
 
 
 if __name__ == "__main__":

@@ -50,11 +50,20 @@ SANDBOX_UID = 65532
 #: Oldest engine API with everything used here (device requests, init, mounts).
 API_VERSION = "1.41"
 GPU_CAPABILITIES = [["gpu", "compute", "utility"]]
+#: Host pids gVisor's own Sentry and gofer threads need (~40 idle) on top of the policy's
+#: limit: under runsc the pids cgroup counts them too, and a Sentry that cannot start a
+#: thread dies (exit 2), so a policy that runs under runc would not even start a command.
+RUNSC_PIDS_HEADROOM = 64
 #: How long past a deadline to wait for the engine to confirm a killed container's exit.
 WAIT_GRACE_S = 5.0
 
 DAEMON_FIX = ("no Docker daemon answers{where}: start it with `sudo systemctl start docker`, "
               "or `dockerd >/var/log/dockerd.log 2>&1 &` where there is no systemd (see .ci/run)")
+#: How to register gVisor on Debian/Ubuntu (what scripts/setup.sh does); the runtimeArgs are
+#: explained in docs/SANDBOX.md. SIGHUP reloads runtimes without stopping running containers.
+GVISOR_FIX = ("`apt-get install runsc`; merge {\"runtimes\": {\"runsc\": {\"path\": \"/usr/bin/runsc\", "
+              "\"runtimeArgs\": [\"--network=none\", \"--oci-seccomp\"]}}} into /etc/docker/daemon.json; "
+              "reload dockerd (`kill -HUP $(pidof dockerd)`); scripts/setup.sh does all three")
 
 
 def _daemon_fix() -> str:
@@ -170,7 +179,7 @@ def container_options(policy: SandboxPolicy, workspace: Path, labels: dict[str, 
         ipc_mode="private",
         mem_limit=memory,
         memswap_limit=memory,
-        pids_limit=policy.pids_limit,
+        pids_limit=policy.pids_limit + (RUNSC_PIDS_HEADROOM if policy.runtime == "runsc" else 0),
         nano_cpus=int(policy.cpus * 1e9),
         ulimits=[Ulimit(name="nofile", soft=policy.nofile, hard=policy.nofile),
                  Ulimit(name="fsize", soft=file_size, hard=file_size)],
@@ -302,9 +311,9 @@ class DockerBackend:
         """Check the host can honour the policy, sweep the run's stale containers, fill the pool."""
         runtimes = engine_runtimes(self._client)
         if policy.runtime and policy.runtime not in runtimes:
+            how = GVISOR_FIX if policy.runtime == "runsc" else "register it with dockerd"
             raise PolicyError(f"runtime {policy.runtime!r} is not registered with dockerd (it has "
-                              f"{', '.join(runtimes)}); install it (gVisor: `runsc install`) "
-                              "and restart dockerd, or unset sandbox.runtime")
+                              f"{', '.join(runtimes)}): {how}; or unset sandbox.runtime")
         require_gpu_host(policy.gpus, runtimes)
         if not image_present(self._client, policy.image):
             raise ImageMissing(_image_fix(policy.image))

@@ -8,11 +8,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from . import docker_backend
+from .docker_backend import GVISOR_FIX
 from .errors import SandboxError
 from .gpu import INSTALL_FIX, MIN_TOOLKIT_VERSION, toolkit_present, toolkit_version
 from .policy import SandboxPolicy
-
-GVISOR_FIX = "install gVisor (https://gvisor.dev/docs/user_guide/install/), run `runsc install`, restart dockerd"
 
 
 class DoctorCheck(BaseModel):

@@ -18,6 +18,8 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 SANDBOX_IMAGE = "avo-sandbox:cpu"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+#: Container runtimes the security and basic exec tests run under (SECURITY.md item 13).
+RUNTIMES = ["runc", "runsc"]
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +44,24 @@ def sandbox_image(docker_available: docker.DockerClient) -> str:
     except docker.errors.ImageNotFound:
         pytest.fail(f"{SANDBOX_IMAGE} is missing: run `make image`")
     return SANDBOX_IMAGE
+
+
+@pytest.fixture(scope="session", params=RUNTIMES)
+def sandbox_runtime(request: pytest.FixtureRequest, docker_available: docker.DockerClient) -> str | None:
+    """The ``SandboxPolicy.runtime`` under test: None (the engine default, runc) or gVisor.
+
+    runsc skips where dockerd has not registered it, except with CI=true, where
+    scripts/setup.sh registers it and its absence is a failure: the same attacks must
+    fail under both runtimes.
+    """
+    if request.param == "runc":
+        return None
+    if request.param not in docker_available.info().get("Runtimes", {}):
+        message = f"runtime {request.param} is not registered with dockerd (scripts/setup.sh registers it)"
+        if IN_CI:
+            pytest.fail(f"CI=true but {message}")
+        pytest.skip(message)
+    return str(request.param)
 
 
 @pytest.fixture

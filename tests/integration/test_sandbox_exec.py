@@ -21,7 +21,14 @@ def policy(sandbox_image: str) -> SandboxPolicy:
     return SandboxPolicy(image=sandbox_image, memory="256m", cpus=1, timeout_s=30)
 
 
-def test_argv_exit_code_and_streams(policy: SandboxPolicy, workspace: Path) -> None:
+@pytest.fixture
+def both_runtimes(policy: SandboxPolicy, sandbox_runtime: str | None) -> SandboxPolicy:
+    """The basic exec contract (waiter, attach stream, stdin framing, mounts) under runc and gVisor."""
+    return policy.model_copy(update={"runtime": sandbox_runtime})
+
+
+def test_argv_exit_code_and_streams(both_runtimes: SandboxPolicy, workspace: Path) -> None:
+    policy = both_runtimes
     result = exec_once(["sh", "-c", "echo out; echo err >&2; exit 3"], policy, workspace)
     assert (result.exit_code, result.stdout, result.stderr) == (3, "out\n", "err\n")
     assert not result.ok and not result.timed_out and not result.oom_killed
@@ -32,14 +39,16 @@ def test_shell_string_and_argv_quoting(policy: SandboxPolicy, workspace: Path) -
     assert exec_once(["echo", "a  b", "$HOME", "'q'"], policy, workspace).stdout == "a  b $HOME 'q'\n"
 
 
-def test_stdin_is_delivered_then_closed(policy: SandboxPolicy, workspace: Path) -> None:
+def test_stdin_is_delivered_then_closed(both_runtimes: SandboxPolicy, workspace: Path) -> None:
+    policy = both_runtimes
     data = os.urandom(300_000)
     result = exec_once(["sh", "-c", "sha256sum"], policy, workspace, stdin=data)
     assert result.stdout.split()[0] == hashlib.sha256(data).hexdigest()
     assert exec_once(["cat"], policy, workspace).stdout == ""  # no stdin: EOF at once
 
 
-def test_workspace_is_the_writable_cwd(policy: SandboxPolicy, workspace: Path) -> None:
+def test_workspace_is_the_writable_cwd(both_runtimes: SandboxPolicy, workspace: Path) -> None:
+    policy = both_runtimes
     (workspace / "input.txt").write_text("from host")
     result = exec_once("pwd; cat input.txt; echo from sandbox > output.txt", policy, workspace)
     assert result.stdout == "/workspace\nfrom host"
@@ -53,14 +62,19 @@ def test_python_with_torch_and_triton_in_the_image(policy: SandboxPolicy, worksp
     assert result.stdout.split() == ["2.13.0", "2.0"]
 
 
-def test_read_only_mount_is_readable_not_writable(policy: SandboxPolicy, workspace: Path, tmp_path: Path) -> None:
+def test_read_only_mount_is_readable_not_writable(both_runtimes: SandboxPolicy, workspace: Path,
+                                                 tmp_path: Path) -> None:
+    policy = both_runtimes
     scorer = tmp_path / "scorer"
     scorer.mkdir()
     (scorer / "scorer.py").write_text("SECRET_REFERENCE = 1\n")
     mounted = policy.with_mounts(ReadOnlyMount(host=scorer, container="/opt/avo/scorer"))
     result = exec_once("cat /opt/avo/scorer/scorer.py && echo x > /opt/avo/scorer/scorer.py", mounted, workspace)
     assert result.stdout == "SECRET_REFERENCE = 1\n"
-    assert result.exit_code != 0 and "Read-only file system" in result.stderr
+    # runc: the kernel checks the read-only mount first (EROFS); gVisor checks permissions
+    # first, and the sandbox uid may not write the host's root-owned file (EACCES).
+    refusal = "Permission denied" if policy.runtime == "runsc" and os.getuid() == 0 else "Read-only file system"
+    assert result.exit_code != 0 and refusal in result.stderr
     assert (scorer / "scorer.py").read_text() == "SECRET_REFERENCE = 1\n"
 
 

@@ -59,7 +59,8 @@ def _wait_until_served(url: str) -> str:
             time.sleep(0.2)
 
 
-def test_neighbour_service_and_files_are_out_of_reach(neighbour, sandbox_image: str, workspace: Path) -> None:
+def test_neighbour_service_and_files_are_out_of_reach(neighbour, sandbox_image: str, sandbox_runtime: str | None,
+                                                      workspace: Path) -> None:
     address, secret = neighbour
     url = f"http://{address}:{PORT}/secret.txt"
     # From the host the neighbour answers: the same request from a careless runner would succeed.
@@ -75,7 +76,8 @@ def test_neighbour_service_and_files_are_out_of_reach(neighbour, sandbox_image: 
         outcome["file"] = os.path.exists({str(secret)!r})
         print(json.dumps(outcome))
     """)
-    policy = SandboxPolicy(image=sandbox_image, memory="128m", cpus=1, timeout_s=30, tenant="tenant-a")
+    policy = SandboxPolicy(image=sandbox_image, runtime=sandbox_runtime, memory="128m", cpus=1, timeout_s=30,
+                           tenant="tenant-a")
     result = exec_once(["python3", "-c", probe], policy, workspace)
 
     assert result.exit_code == 0, result.stderr

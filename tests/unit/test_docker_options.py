@@ -9,7 +9,8 @@ import pytest
 
 from sandbox import GpuSelection, PolicyError, ReadOnlyMount, SandboxPolicy
 from sandbox.backend import call_labels
-from sandbox.docker_backend import SANDBOX_UID, WAITER, container_options, device_request, sandbox_user
+from sandbox.docker_backend import (RUNSC_PIDS_HEADROOM, SANDBOX_UID, WAITER, container_options, device_request,
+                                    sandbox_user)
 
 
 def _options(policy: SandboxPolicy, workspace: Path) -> dict:
@@ -83,6 +84,12 @@ def test_bridge_network_and_runtime_are_passed_through(tmp_path: Path) -> None:
     host = _options(SandboxPolicy(network="bridge", runtime="runsc"), tmp_path)["host_config"]
     assert host["NetworkMode"] == "bridge"
     assert host["Runtime"] == "runsc"
+
+
+def test_runsc_pids_limit_leaves_room_for_the_sentry(tmp_path: Path) -> None:
+    gvisor = _options(SandboxPolicy(pids_limit=64, runtime="runsc"), tmp_path)["host_config"]
+    assert gvisor["PidsLimit"] == 64 + RUNSC_PIDS_HEADROOM
+    assert _options(SandboxPolicy(pids_limit=64), tmp_path)["host_config"]["PidsLimit"] == 64
 
 
 @pytest.mark.parametrize(("spec", "count", "ids", "visible"), [
