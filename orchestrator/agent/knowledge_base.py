@@ -16,7 +16,7 @@ from pathlib import Path
 import bm25s
 from pydantic import BaseModel, ConfigDict
 
-from orchestrator.agent.workspace_paths import read_text
+from orchestrator.workspace_paths import read_text
 
 log = logging.getLogger("avo.knowledge")
 

@@ -23,7 +23,7 @@ from orchestrator.agent.knowledge_base import KnowledgeBase
 from orchestrator.agent.lineage_summary import attempts_table, per_configuration, unified_diff, versions_table
 from orchestrator.agent.messages import ToolCall, ToolSpec
 from orchestrator.agent.truncation import truncate_middle
-from orchestrator.agent.workspace_paths import read_text, resolve_inside, write_text
+from orchestrator.workspace_paths import read_text, resolve_inside, write_text
 from orchestrator.core.interfaces import Evaluator
 from orchestrator.core.scoring import Score
 from orchestrator.core.types import Lineage

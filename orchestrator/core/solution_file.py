@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from orchestrator.errors import WorkspaceEscape
+from orchestrator.workspace_paths import resolve_inside
 
 __all__ = ["MAX_SOLUTION_BYTES", "read_solution", "write_solution"]
 
@@ -21,14 +22,12 @@ MAX_SOLUTION_BYTES = 4 * 1024 * 1024
 
 
 def _inside(work_dir: Path, relative: str) -> Path:
-    """The file's path, after checking that its folder resolves inside ``work_dir``."""
-    root = work_dir.resolve()
-    target = root / relative
-    if Path(relative).is_absolute() or ".." in Path(relative).parts:
-        raise WorkspaceEscape(f"{relative!r} is not a plain path inside the work tree")
-    if not target.parent.resolve().is_relative_to(root):
-        raise WorkspaceEscape(f"the folder of {relative!r} leads outside the work tree {root}")
-    return target
+    """The file's path, after checking that its folder resolves inside ``work_dir``
+    (the file itself is checked by the caller, which never follows it)."""
+    pure = PurePosixPath(relative)
+    if not pure.name or pure.name == "..":
+        raise WorkspaceEscape(f"{relative!r} does not name a file in the work tree")
+    return resolve_inside(work_dir, str(pure.parent)) / pure.name
 
 
 def read_solution(work_dir: Path, relative: str) -> str:

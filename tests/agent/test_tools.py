@@ -11,7 +11,7 @@ from orchestrator.agent.knowledge_base import KnowledgeBase
 from orchestrator.agent.messages import ToolCall
 from orchestrator.agent.tools import TOOLS, Toolbox, tool_specs
 from orchestrator.agent.truncation import truncate_middle
-from orchestrator.agent.workspace_paths import resolve_inside
+from orchestrator.workspace_paths import resolve_inside
 from orchestrator.errors import ScorerError, WorkspaceEscape
 
 V1 = SEED.replace("SPEED = 1.0", "SPEED = 2.0")

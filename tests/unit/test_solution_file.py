@@ -23,14 +23,14 @@ def test_plain_file_round_trips(work):
 
 @pytest.mark.parametrize("plant, match", [
     (lambda w: (w / "solution.py").symlink_to(w.parent / "secret"), "symlink"),
-    (lambda w: (w / "pkg").symlink_to(w.parent), "outside the work tree"),
+    (lambda w: (w / "pkg").symlink_to(w.parent), "leads outside the workspace"),
     (lambda w: os.mkfifo(w / "solution.py"), "not a regular file"),
     (lambda w: (w / "solution.py").write_bytes(b"\xff\xfe"), "not UTF-8"),
     (lambda w: (w / "solution.py").write_bytes(b"#" * (MAX_SOLUTION_BYTES + 1)), "larger than"),
 ])
 def test_hostile_solution_files_are_refused(work, plant, match):
     plant(work)
-    relative = "pkg/secret" if match == "outside the work tree" else "solution.py"
+    relative = "pkg/secret" if match == "leads outside the workspace" else "solution.py"
     with pytest.raises(WorkspaceEscape, match=match):
         read_solution(work, relative)
 

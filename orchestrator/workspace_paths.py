@@ -1,8 +1,9 @@
 """Host file access confined to one directory (the work dir, or the knowledge base).
 
-The agent names files by relative path; anything that could leave the root is
-refused with :class:`WorkspaceEscape`: absolute paths, ``..`` components, and
-symlinks whose target resolves outside. Writes never go through a symlink at all
+The agent's file tools, and the runner for the solution file, name files by
+relative path; anything that could leave the root is refused with
+:class:`WorkspaceEscape`: absolute paths, ``..`` components, and symlinks whose
+target resolves outside. Writes never go through a symlink at all
 (the final open uses ``O_NOFOLLOW``), because the agent's sandboxed shell can
 create symlinks in the work dir.
 """
