@@ -7,18 +7,31 @@ Docker type.
 
 A call's container is created and started with a tiny waiter as its first
 process (under ``docker-init``). The waiter reads one framed script from the
-attached stdin, then ``exec``s it, so the command *is* the container's main
-process: when it ends the container ends, and the engine's exit status and
-OOM flag are the command's. Because start-up happens before the command is
-known, a warm pool can start containers ahead of time while each container
-still serves exactly one call. Framing on stdin: ``<script length>\\n``,
-the script, then the command's own stdin until EOF (half-close).
+attached stdin, runs it as its only child, writes ``<token> <status>\\n`` on
+stderr when it ends and exits with the same status, so the container ends
+when the command does (``docker-init`` then kills whatever the command left
+behind). Because start-up happens before the command is known, a warm pool
+can start containers ahead of time while each container still serves exactly
+one call. Framing on stdin: ``<script length>\\n<token>\\n``, the script,
+then the command's own stdin until EOF (half-close).
+
+The status line saves the engine's exit bookkeeping (~15 ms after the stream
+ends) on the hot path. The attach stream only ends once the engine has
+handled the container's exit, i.e. once every process of the call is gone,
+so the result still comes back after the call is over. The token is random
+per call and kept in a shell variable of the waiter; a command that forges
+the line anyway only chooses its own exit status, which it can do by
+exiting. What the command must not decide comes from elsewhere: a timeout
+from the host's deadline, and for status 137 (or no status line) the
+engine's exit status and OOM flag.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import secrets
 import socket
 import threading
 import time
@@ -43,8 +56,10 @@ from .warm_pool import WarmPool
 
 log = logging.getLogger("avo.sandbox")
 
-#: First process of every call's container: read the framed script, become it.
-WAITER = 'IFS= read -r n && script=$(head -c "$n") && exec /bin/sh -c "$script"'
+#: First process of every call's container: read the framed script, run it, report its status.
+WAITER = ("IFS= read -r n && IFS= read -r token && script=$(head -c \"$n\") && "
+          "{ /bin/sh -c \"$script\"; status=$?; printf '%s %s\\n' \"$token\" \"$status\" >&2; "
+          "exit \"$status\"; }")
 #: Who calls run as when the host user is root (never root inside).
 SANDBOX_UID = 65532
 #: Oldest engine API with everything used here (device requests, init, mounts).
@@ -238,10 +253,10 @@ class _Demux:
     """Splits Docker's multiplexed attach stream (8-byte frame headers) into stdout/stderr,
     passing payloads through as they arrive so no frame is ever held whole."""
 
-    def __init__(self, stdout: CappedBuffer, stderr: CappedBuffer) -> None:
-        self._sinks: dict[int, Callable[[Any], None]] = {1: stdout.write, 2: stderr.write}
+    def __init__(self, stdout: Callable[[Any], None], stderr: Callable[[Any], None]) -> None:
+        self._sinks: dict[int, Callable[[Any], None]] = {1: stdout, 2: stderr}
         self._header = bytearray()
-        self._sink = stderr.write
+        self._sink = stderr
         self._remaining = 0
 
     def feed(self, data: bytes) -> None:
@@ -262,35 +277,47 @@ class _Demux:
                 self._header.clear()
 
 
-class _Delivery(threading.Thread):
-    """Sends the framed request, half-closes stdin, then waits for the container's exit.
+class _StatusLine:
+    """Passes stderr on to ``sink`` but holds back its last bytes, where the waiter's
+    ``<token> <status>\\n`` lands, so the line is found and stripped whole before the
+    output cap can split or drop it, and the cap sees the command's own stderr only."""
 
-    The wait is issued while the command runs (not after its output ends) because the
-    engine records an exit ~15 ms after the stream closes: overlapping the two is most
-    of the hot path's latency. ``exit_code`` stays None if the wait fails or the
-    container is killed at the deadline first.
-    """
+    def __init__(self, token: str, sink: Callable[[Any], None]) -> None:
+        self._line = re.compile(re.escape(token.encode()) + rb" (\d{1,3})\n\Z")
+        self._keep = len(token) + 5  # space, up to 3 digits, newline
+        self._sink = sink
+        self._held = b""
 
-    def __init__(self, api: docker.APIClient, container: StartedContainer, payload: bytes,
-                 timeout_s: float) -> None:
-        super().__init__(name="avo-call", daemon=True)
-        self._api = api
-        self._container = container
-        self._payload = payload
-        self._timeout_s = timeout_s
-        self.exit_code: int | None = None
+    def write(self, data: Any) -> None:
+        if len(data) >= self._keep:
+            if self._held:
+                self._sink(self._held)
+            self._sink(data[: -self._keep])
+            self._held = bytes(data[-self._keep:])
+            return
+        held = self._held + bytes(data)
+        if len(held) > self._keep:
+            self._sink(held[: -self._keep])
+        self._held = held[-self._keep:]
 
-    def run(self) -> None:
-        try:
-            self._container.socket.sendall(self._payload)
-            self._container.socket.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass  # the command exited or never read its stdin: its exit status still counts
-        try:
-            status = self._api.wait(self._container.id, timeout=self._timeout_s)
-        except (docker.errors.DockerException, requests.RequestException):
-            return  # e.g. ReadTimeout or ConnectionError past the deadline
-        self.exit_code = int(status["StatusCode"])
+    def close(self) -> int | None:
+        """Flush what is held; the waiter's status when stderr ends with its line, else None."""
+        found = self._line.search(self._held)
+        if found is None or int(found[1]) > 255:  # no line, or one no exit status can produce
+            self._sink(self._held)
+            return None
+        self._sink(self._held[: found.start()])
+        return int(found[1])
+
+
+def _deliver(container: StartedContainer, payload: bytes) -> None:
+    """Send the framed request and half-close stdin. In its own thread: a large stdin can
+    outgrow the socket's buffers while the command is still writing output to be pumped."""
+    try:
+        container.socket.sendall(payload)
+        container.socket.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass  # the command exited or never read its stdin: its exit status still counts
 
 
 class DockerBackend:
@@ -381,19 +408,24 @@ class DockerBackend:
                  timeout_s: float) -> ExecResult:
         limit = self._policy.output_limit_bytes
         stdout, stderr = CappedBuffer(limit), CappedBuffer(limit)
+        token = secrets.token_hex(16)
+        status_line = _StatusLine(token, stderr.write)
         started = time.monotonic()
         deadline = started + timeout_s
-        payload = b"%d\n" % len(script) + script + stdin
-        delivery = _Delivery(self._api, container, payload, timeout_s + WAIT_GRACE_S)
-        delivery.start()
-        finished = pump({container.socket.fileno(): _Demux(stdout, stderr).feed}, deadline)
-        if finished:
-            delivery.join(max(deadline - time.monotonic(), 0))
-        exit_code = delivery.exit_code
+        payload = b"%d\n%s\n" % (len(script), token.encode()) + script + stdin
+        threading.Thread(target=_deliver, args=(container, payload), name="avo-call", daemon=True).start()
+        finished = pump({container.socket.fileno(): _Demux(stdout.write, status_line.write).feed}, deadline)
+        reported = status_line.close()
+        if not finished:
+            exit_code = None
+        elif reported is not None and reported != EXIT_OOM:
+            exit_code = reported  # the engine's own bookkeeping goes on off the hot path
+        else:
+            exit_code = self._engine_exit(container.id, deadline)
         timed_out = exit_code is None
         if timed_out:
             self._kill(container.id)
-            delivery.join(WAIT_GRACE_S)
+            self._engine_exit(container.id, time.monotonic() + WAIT_GRACE_S)
         oom_killed = exit_code == EXIT_OOM and self._oom_killed(container.id)
         return ExecResult(
             exit_code=EXIT_TIMEOUT if timed_out else exit_code,
@@ -402,6 +434,16 @@ class DockerBackend:
             duration_s=time.monotonic() - started,
             timed_out=timed_out, oom_killed=oom_killed, container_id=container.id,
         )
+
+    def _engine_exit(self, container_id: str, until: float) -> int | None:
+        """The exit status the engine records, or None if it has none by ``until``."""
+        remaining = until - time.monotonic()
+        if remaining <= 0:
+            return None
+        try:
+            return int(self._api.wait(container_id, timeout=remaining)["StatusCode"])
+        except (docker.errors.DockerException, requests.RequestException):
+            return None  # e.g. ReadTimeout, or ConnectionError past the deadline
 
     def _kill(self, container_id: str) -> None:
         """Kill the whole container: every process of the call dies with its PID namespace."""
