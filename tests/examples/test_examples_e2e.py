@@ -11,7 +11,6 @@ own command line; the test transcripts in ./transcripts add the failure kinds.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,22 +20,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
-IMAGE = "avo-sandbox:cpu"
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _sandbox_image() -> None:
-    """Docker and the CPU image must be there; a developer machine without them skips, CI never does."""
-    try:
-        import docker
-
-        docker.from_env().images.get(IMAGE)
-    except Exception as error:  # docker.errors.DockerException, ImageNotFound, a missing socket
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"needs a Docker daemon and the {IMAGE} image (make image): {error}")
+# The daemon and the image come from tests/conftest.py: skipped on a machine without them, a failure under CI=true.
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("sandbox_image")]
 
 
 def events(workspace: Path, kind: str) -> list[dict[str, Any]]:
