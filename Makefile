@@ -10,10 +10,9 @@ CONFIG ?= avo.yaml
 setup:
 	scripts/setup.sh
 
-# The sorting example end to end from its bundled replay transcript: no API key, no network.
-# Each demo gets a fresh workspace under workspace/ so it can be rerun.
-demo: setup
-	$(PYTHON) examples/sorting_optimization/run.py --replay --workspace workspace/demo-$$(date +%Y%m%d-%H%M%S)
+# Set-up, then the sorting example end to end from its bundled replay transcript.
+demo:
+	scripts/demo.sh
 
 install:
 	$(PYTHON) -m pip install -e '.[dev]'
