@@ -37,12 +37,9 @@ def parse_args(example_dir: Path, argv: list[str] | None) -> argparse.Namespace:
 def load_config(example_dir: Path, args: argparse.Namespace) -> EvolutionConfig:
     """The example's config with the command line's overrides applied."""
     config = EvolutionConfig.from_yaml(example_dir / "config.yaml")
-    updates: dict[str, object] = {}
     if args.workspace is not None:
-        updates["workspace_dir"] = args.workspace.expanduser().resolve()
-    if args.replay:
-        updates["llm"] = config.llm.model_copy(update={"provider": "replay", "replay_file": example_dir / "replay.yaml"})
-    return config.model_copy(update=updates)
+        config = config.model_copy(update={"workspace_dir": args.workspace.expanduser().resolve()})
+    return config.with_replay(example_dir / "replay.yaml") if args.replay else config
 
 
 def missing_key_message(config: EvolutionConfig, example_dir: Path) -> str | None:

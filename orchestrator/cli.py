@@ -103,8 +103,7 @@ def _load(path: Path, replay: Path | None = None) -> EvolutionConfig:
     config = EvolutionConfig.from_yaml(path)
     if replay is None:
         return config
-    llm = config.llm.model_copy(update={"provider": "replay", "replay_file": replay.resolve()})
-    config = config.model_copy(update={"llm": llm})
+    config = config.with_replay(replay)
     config.check_files("--replay")
     return config
 

@@ -176,6 +176,11 @@ class EvolutionConfig(_Strict):
             }
         )
 
+    def with_replay(self, transcript: Path) -> "EvolutionConfig":
+        """A copy whose agent plays ``transcript`` (provider ``replay``) instead of calling a model."""
+        llm = self.llm.model_copy(update={"provider": "replay", "replay_file": Path(transcript).resolve()})
+        return self.model_copy(update={"llm": llm})
+
     def check_files(self, source: str | Path = "config") -> None:
         """Fail early, naming the key, when a file the run needs is absent."""
         checks: list[tuple[str, Path | None, Any]] = [

@@ -26,6 +26,7 @@ import orchestrator
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import RunLog
 from orchestrator.core.scoring import Score
+from orchestrator.core.solution_file import write_solution
 from orchestrator.errors import ScorerError
 from sandbox import HARNESS_DIR, ExecResult, ReadOnlyMount, Sandbox, SandboxPolicy
 
@@ -200,6 +201,4 @@ class SandboxEvaluator:
             else:
                 entry.unlink()
         if candidate is not None:
-            target = self._scratch / self._config.solution_file
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(candidate, encoding="utf-8")
+            write_solution(self._scratch, self._config.solution_file, candidate)
