@@ -8,13 +8,13 @@ Public API (everything else is private to the package)::
     res = exec_once(cmd, policy, workspace, stdin=None, run_id=None, purpose="exec")
     n = gc(run_id=None, tenant=None)
 
-The package imports nothing from ``orchestrator``; only ``docker_backend``
+The package imports nothing from ``orchestrator``; only ``backends.docker``
 imports ``docker``, and only when a docker sandbox is opened.
 """
 
 from pathlib import Path
 
-from .backend import Backend
+from .backends import Backend
 from .errors import (ContainerFault, DockerUnavailable, GpuUnavailable, ImageMissing, PolicyError,
                      SandboxClosed, SandboxError)
 from .facade import Sandbox, exec_once, gc

@@ -98,12 +98,12 @@ def _image(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return EXIT_SANDBOX_ERROR
         return subprocess.call(["make", "image"], cwd=SOURCE_ROOT)
-    from . import docker_backend
+    from .backends.docker import connect, image_present
 
-    client = docker_backend.connect()
+    client = connect()
     try:
         for name in IMAGES:
-            state = "present" if docker_backend.image_present(client, name) else "missing"
+            state = "present" if image_present(client, name) else "missing"
             hint = "" if state == "present" else f" (build: make {'image-gpu' if name.endswith(':gpu') else 'image'})"
             print(f"{name}: {state}{hint}")
     finally:

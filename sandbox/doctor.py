@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from . import docker_backend
-from .docker_backend import GVISOR_FIX
+from .backends.docker import GVISOR_FIX, connect, engine_runtimes, image_present
 from .errors import SandboxError
 from .gpu import INSTALL_FIX, MIN_TOOLKIT_VERSION, toolkit_present, toolkit_version
 from .policy import SandboxPolicy
@@ -32,10 +31,10 @@ def diagnose(policy: SandboxPolicy) -> list[DoctorCheck]:
                             detail="local backend: commands run on the host WITHOUT isolation",
                             fix="set sandbox.backend: docker for isolation")]
     try:
-        client = docker_backend.connect()
+        client = connect()
         try:
-            runtimes = docker_backend.engine_runtimes(client)
-            has_image = docker_backend.image_present(client, policy.image)
+            runtimes = engine_runtimes(client)
+            has_image = image_present(client, policy.image)
         finally:
             client.close()
     except SandboxError as exc:

@@ -1,7 +1,7 @@
 """The sandbox as callers see it: ``Sandbox``, ``exec_once`` and ``gc``.
 
 Backend-neutral: it picks the backend the policy names (importing the heavy
-one lazily) and speaks to it through :class:`sandbox.backend.Backend` only.
+one lazily) and speaks to it through :class:`sandbox.backends.Backend` only.
 """
 
 from __future__ import annotations
@@ -10,20 +10,11 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from .backend import Backend, Command, call_labels
+from .backends import Backend, open_backend
+from .backends.base import Command, call_labels
 from .errors import SandboxClosed
 from .policy import SandboxPolicy
 from .result import ExecResult
-
-
-def _open_backend(policy: SandboxPolicy, workspace: Path, labels: dict[str, str]) -> Backend:
-    if policy.backend == "local":
-        from .local_backend import LocalBackend
-
-        return LocalBackend(policy, workspace)
-    from .docker_backend import DockerBackend
-
-    return DockerBackend(policy, workspace, labels)
 
 
 class Sandbox:
@@ -41,7 +32,7 @@ class Sandbox:
         self.workspace.mkdir(parents=True, exist_ok=True)
         self.run_id = run_id or f"adhoc-{uuid.uuid4().hex[:12]}"
         self.purpose = purpose
-        self._backend: Backend | None = _open_backend(
+        self._backend: Backend | None = open_backend(
             policy, self.workspace, call_labels(self.run_id, policy.tenant, purpose))
 
     def exec(self, command: Command, stdin: bytes | None = None,
@@ -82,6 +73,6 @@ def gc(run_id: str | None = None, tenant: str | None = None) -> int:
     Containers of live sandboxes are removed too: this is the explicit clean-up
     for after a crash, not something to run next to a live run.
     """
-    from .docker_backend import remove_labelled
+    from .backends.docker import remove_labelled
 
     return remove_labelled(run_id=run_id, tenant=tenant)

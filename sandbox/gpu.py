@@ -3,7 +3,7 @@
 Engine-independent half of GPU support: which devices a selection names, whether
 the NVIDIA Container Toolkit is installed, and whether its version carries the
 container-escape fixes. The Docker device request itself is built in
-``docker_backend`` (the only module that speaks Docker).
+``backends.docker.options`` (the docker backend alone speaks Docker).
 """
 
 from __future__ import annotations

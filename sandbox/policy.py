@@ -1,7 +1,7 @@
 """Limits and hardening of a sandboxed call, as one typed policy.
 
 The policy is pure data: it says *what* a call may do, never *how* a backend
-enforces it (``docker_backend`` turns it into container options in one place).
+enforces it (``backends.docker.options`` turns it into container options in one place).
 Defaults are the hardened ones; loosening anything is an explicit line of config.
 """
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import Sandbox, SandboxPolicy
-from sandbox.docker_backend import DockerBackend
+from sandbox.backends.docker import DockerBackend
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 

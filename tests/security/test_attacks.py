@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import Sandbox, SandboxPolicy, exec_once, gc
-from sandbox.docker_backend import SANDBOX_UID
+from sandbox.backends.docker import SANDBOX_UID
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from sandbox import GpuSelection, PolicyError, ReadOnlyMount, SandboxPolicy
-from sandbox.backend import call_labels
-from sandbox.docker_backend import (RUNSC_PIDS_HEADROOM, SANDBOX_UID, WAITER, container_options, device_request,
-                                    sandbox_user)
+from sandbox.backends.base import call_labels
+from sandbox.backends.docker.options import (RUNSC_PIDS_HEADROOM, SANDBOX_UID, container_options, device_request,
+                                             sandbox_user)
+from sandbox.backends.docker.wire import WAITER
 
 
 def _options(policy: SandboxPolicy, workspace: Path) -> dict:

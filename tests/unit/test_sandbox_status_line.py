@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from sandbox.capture import CappedBuffer
-from sandbox.docker_backend import _StatusLine
+from sandbox.backends.docker.wire import StatusLine
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 
 
 def _feed(chunks: list[bytes], limit: int = 1000) -> tuple[int | None, CappedBuffer]:
     stderr = CappedBuffer(limit)
-    line = _StatusLine(TOKEN, stderr.write)
+    line = StatusLine(TOKEN, stderr.write)
     for chunk in chunks:
         line.write(memoryview(chunk))
     return line.close(), stderr

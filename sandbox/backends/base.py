@@ -2,7 +2,7 @@
 
 *What runs* is separate from *where it runs*: the facade (``Sandbox``) speaks to a
 ``Backend`` with typed values only, so no Docker type leaks above
-``docker_backend``, and the local backend is a drop-in for development.
+the docker backend, and the local backend is a drop-in for development.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import socket
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from .errors import PolicyError
-from .policy import SandboxPolicy
-from .result import ExecResult
+from ..errors import PolicyError
+from ..policy import SandboxPolicy
+from ..result import ExecResult
 
 #: A command: an argv list (run as is) or a shell string (run by /bin/sh -c).
 Command = Sequence[str] | str

@@ -17,10 +17,10 @@ import threading
 import time
 from pathlib import Path
 
-from .backend import Command, call_environment, shell_script
-from .capture import CappedBuffer, pump
-from .policy import SandboxPolicy
-from .result import EXIT_TIMEOUT, ExecResult
+from ..capture import CappedBuffer, pump
+from ..policy import SandboxPolicy
+from ..result import EXIT_TIMEOUT, ExecResult
+from .base import Command, call_environment, shell_script
 
 WARNING = ("WARNING: avo sandbox backend 'local' runs this command on the host WITHOUT "
            "isolation (no container, no limits but the timeout); use it only for development\n")

@@ -1,0 +1,27 @@
+"""Where a call runs: one subpackage or module per backend, chosen by ``policy.backend``.
+
+Every backend implements :class:`.base.Backend` and exchanges typed values only
+(``ExecResult``), so the facade and everything above it never see an engine type.
+Heavy implementations are imported only when a policy names them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..policy import SandboxPolicy
+from .base import Backend
+
+
+def open_backend(policy: SandboxPolicy, workspace: Path, labels: dict[str, str]) -> Backend:
+    """The backend ``policy.backend`` names, opened for ``workspace`` with ``labels``."""
+    if policy.backend == "local":
+        from .local import LocalBackend
+
+        return LocalBackend(policy, workspace)
+    from .docker import DockerBackend
+
+    return DockerBackend(policy, workspace, labels)
+
+
+__all__ = ["Backend", "open_backend"]
