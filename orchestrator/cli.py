@@ -1,7 +1,7 @@
 """``avo``: init | run | status | lineage | doctor, plus the sandbox's sandbox exec | gc | image.
 
 Every error a user can cause ends as one red line naming the fix and exit status 2;
-a second Ctrl-C ends with 130. No traceback reaches the terminal for those.
+a second Ctrl-C ends with 130, a second SIGTERM with 143. No traceback reaches the terminal for those.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.config import EvolutionConfig, render_default_yaml
+from orchestrator.core.interruption import RunAborted
 from orchestrator.errors import AvoError, ConfigError
 from sandbox.errors import SandboxError
 
@@ -75,9 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rest:
             errors.print("\n".join(rest), style="dim", highlight=False, markup=False)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # a second Ctrl-C or SIGTERM: 128 + the signal, as a shell reports it
         errors.print("avo: aborted; resume with `avo run CONFIG --resume`", style="bold red", highlight=False)
-        return EXIT_INTERRUPTED
+        return 128 + exc.signum if isinstance(exc, RunAborted) else EXIT_INTERRUPTED
 
 
 def _init(args: argparse.Namespace) -> int:
