@@ -2,6 +2,8 @@
 
 The runner calls :func:`build_agent` once per run, before the first step, so that a
 missing API key or replay transcript ends the run before anything is spent.
+Only the SDK the configured provider needs is imported: the ``anthropic`` package
+alone takes seconds to import, which every ``avo run`` would otherwise pay.
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from typing import Any
 
 from orchestrator.agent.knowledge_base import KnowledgeBase
 from orchestrator.agent.llm_client import LLMClient
-from orchestrator.agent.providers.anthropic_messages import AnthropicMessagesClient
-from orchestrator.agent.providers.openai_chat import OpenAIChatClient
 from orchestrator.agent.providers.replay import ReplayClient
 from orchestrator.agent.retry_policy import RetryPolicy
 from orchestrator.agent.tools import Shell
@@ -47,8 +47,12 @@ def build_client(llm_config: Any, *, run_log: RunLog | None = None, retry: Retry
         "on_retry": on_retry,
     }
     if provider == "anthropic":
+        from orchestrator.agent.providers.anthropic_messages import AnthropicMessagesClient
+
         return AnthropicMessagesClient(**common)
     if provider in OPENAI_COMPATIBLE:
+        from orchestrator.agent.providers.openai_chat import OpenAIChatClient
+
         return OpenAIChatClient(provider=provider, temperature=llm_config.temperature, **common)
     raise ConfigError(f"unknown llm.provider {provider!r}; use one of {', '.join((*OPENAI_COMPATIBLE, 'anthropic', 'replay'))}")
 
