@@ -20,7 +20,7 @@ from orchestrator.core.interruption import RunAborted
 from orchestrator.errors import AvoError, ConfigError
 from sandbox.errors import SandboxError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "report_errors"]
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -67,8 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.func
+    return report_errors(lambda: handler(args))
+
+
+def report_errors(command: Callable[[], int]) -> int:
+    """Run ``command``; what a user can cause ends as one red line naming the fix (exit 2),
+    an abort as one line saying how to resume (130, or 128 + the signal)."""
     try:
-        return handler(args)
+        return command()
     except (AvoError, SandboxError) as exc:
         first, *rest = str(exc).splitlines() or [type(exc).__name__]
         # soft_wrap: the line stays one line when stderr is not a terminal (rich would wrap it at 80).
