@@ -34,6 +34,7 @@ from sandbox.result import ExecResult
 #: Faults no tool call can repair: they end the step (and the runner decides about the run).
 FATAL = (ScorerError, LLMError, BudgetExhausted, DockerUnavailable, ImageMissing, GpuUnavailable, SandboxClosed)
 LIST_LIMIT = 400
+ERROR_LIMIT = 2_000
 #: ``run_shell``'s timeout may only lower the sandbox policy's deadline (SECURITY.md, item 15).
 TIMEOUT_DESCRIPTION = ("seconds before the command is killed; it can only lower {limit} limit "
                        "(sandbox.timeout_s): a larger value is clamped to that limit")
@@ -407,4 +408,5 @@ def _occurrence_lines(text: str, search: str) -> list[int]:
 
 
 def _error(message: str) -> ToolOutcome:
-    return ToolOutcome(content=f"error: {message}", is_error=True)
+    """An error result, kept short: a message may quote what the model sent (a 100 kB path)."""
+    return ToolOutcome(content=f"error: {truncate_middle(message, ERROR_LIMIT)}", is_error=True)
