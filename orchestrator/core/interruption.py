@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 __all__ = ["Interruption", "RunAborted", "SIGNALS"]
@@ -74,27 +74,26 @@ class Interruption:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
-    @contextmanager
-    def critical(self) -> Iterator[None]:
+    def critical(self) -> AbstractContextManager[None]:
         """An abort arriving inside waits for the block to finish, then is raised."""
-        self._critical += 1
-        try:
-            yield
-        finally:
-            self._critical -= 1
-        if not self._critical and self._pending is not None:
-            signum, self._pending = self._pending, None
-            raise RunAborted(signum)
+        return self._deferring(then_raise=True)
+
+    def closing(self) -> AbstractContextManager[None]:
+        """The run's clean-up: an abort arriving inside is dropped (the run is ending anyway)."""
+        return self._deferring(then_raise=False)
 
     @contextmanager
-    def closing(self) -> Iterator[None]:
-        """The run's clean-up: an abort arriving inside is dropped (the run is ending anyway)."""
+    def _deferring(self, *, then_raise: bool) -> Iterator[None]:
         self._critical += 1
         try:
             yield
         finally:
             self._critical -= 1
-            self._pending = None
+            pending = self._pending if not self._critical else None
+            if pending is not None:
+                self._pending = None
+        if then_raise and pending is not None:
+            raise RunAborted(pending)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         name = SIGNALS.get(signum, str(signum))
