@@ -34,11 +34,14 @@ class StallWatch:
         self.without_candidate = 0 if submitted else self.without_candidate + 1
 
     def restore(self, events: Iterable[dict[str, Any]]) -> None:
-        """Replay the steps a run log records (``variation_end`` says whether one submitted)."""
+        """Replay the steps a run log records (``variation_end`` says whether one submitted). A run
+        that ended stalled was resumed on purpose: its count starts again (its backoff does not)."""
         submitted: dict[int, bool] = {}
         for event in events:
             if event.get("kind") == "variation_end":
                 submitted[event.get("step", 0)] = bool(event.get("submitted"))
+            elif event.get("kind") == "run_end" and str(event.get("reason", "")).startswith("stalled"):
+                self.without_candidate = 0
             elif (outcome := StepOutcome.from_event(event)) is not None:
                 self.record(outcome, submitted=submitted.get(outcome.step, False))
 
