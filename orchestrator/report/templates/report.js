@@ -1,0 +1,30 @@
+(() => {
+  "use strict";
+  // Open or close every diff at once.
+  for (const button of document.querySelectorAll("button[data-diffs]")) {
+    button.addEventListener("click", () => {
+      const open = button.dataset.diffs === "open";
+      for (const details of document.querySelectorAll("details.diff")) details.open = open;
+    });
+  }
+  // Live view (avo report --serve): poll the server's state and reload when the run moved on.
+  const body = document.body;
+  const url = body.dataset.liveUrl;
+  if (url) {
+    const every = Number(body.dataset.liveMs) || 2000;
+    const shown = body.dataset.liveState;
+    const tick = async () => {
+      try {
+        const reply = await fetch(url, { cache: "no-store" });
+        if (reply.ok && (await reply.text()).trim() !== shown) {
+          location.reload();
+          return;
+        }
+      } catch (error) {
+        // The server is gone (the run ended, or it was stopped): keep the page and try again.
+      }
+      setTimeout(tick, every);
+    };
+    setTimeout(tick, every);
+  }
+})();
