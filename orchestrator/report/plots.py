@@ -109,8 +109,8 @@ def _style() -> Iterator[None]:
 
 def _score_over_time(report: RunReport) -> Figure:
     versions, attempts = report.versions, report.attempts
-    figure = Figure(figsize=(10, 4.6), layout="constrained")
-    grid = figure.add_gridspec(2, 1, height_ratios=[9, 1])
+    figure = Figure(figsize=(10, 4.6))
+    grid = figure.add_gridspec(2, 1, height_ratios=[9, 1], hspace=0.06, left=0.075, right=0.76, top=0.91, bottom=0.1)
     axes: Axes = figure.add_subplot(grid[0])
     strip: Axes = figure.add_subplot(grid[1], sharex=axes)
     end = max([report.header.last_event or versions[-1].created_at, versions[-1].created_at]
@@ -151,8 +151,8 @@ def _score_over_time(report: RunReport) -> Figure:
 
 def _score_over_versions(report: RunReport) -> Figure:
     versions, attempts = report.versions, report.attempts
-    figure = Figure(figsize=(10, 4.6), layout="constrained")
-    grid = figure.add_gridspec(2, 1, height_ratios=[9, 1])
+    figure = Figure(figsize=(10, 4.6))
+    grid = figure.add_gridspec(2, 1, height_ratios=[9, 1], hspace=0.06, left=0.075, right=0.76, top=0.91, bottom=0.1)
     axes: Axes = figure.add_subplot(grid[0])
     strip: Axes = figure.add_subplot(grid[1], sharex=axes)
     numbers = [v.version for v in versions]
@@ -284,7 +284,7 @@ def compact(value: float) -> str:
 
 
 def _spending(report: RunReport) -> Figure:
-    figure = Figure(figsize=(10, 3.4), layout="constrained")
+    figure = Figure(figsize=(10, 3.4))
     cost_axes, token_axes = figure.subplots(1, 2)
     palette = matplotlib.colormaps["tab10"]
     for n, model in enumerate(report.spend):
@@ -314,13 +314,14 @@ def _spending(report: RunReport) -> Figure:
         axes.set_ylabel(unit)
         axes.set_ylim(bottom=0)
     token_axes.legend(loc="upper left")
+    figure.subplots_adjust(left=0.075, right=0.98, top=0.9, bottom=0.14, wspace=0.25)
     return figure
 
 
 def _sandbox(report: RunReport) -> Figure:
     agreement = report.agreement
     panels = 2 if agreement.points else 1
-    figure = Figure(figsize=(10, 3.4), layout="constrained")
+    figure = Figure(figsize=(10, 3.4))
     axes_list = figure.subplots(1, panels, squeeze=False)[0]
     latency_axes = axes_list[0]
     rows = report.sandbox
@@ -340,6 +341,7 @@ def _sandbox(report: RunReport) -> Figure:
     latency_axes.set_title("Sandbox latency")
     if panels == 2:
         _agreement_panel(axes_list[1], report)
+    figure.subplots_adjust(left=0.13, right=0.98, top=0.9, bottom=0.15, wspace=0.3)
     return figure
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import read_events
@@ -30,10 +30,10 @@ __all__ = ["BUNDLE_NAME", "RunRecord", "load_run", "state_key"]
 BUNDLE_NAME = "lineage.bundle"
 
 
-class RunRecord(BaseModel):
-    """A run as stored: its config, its lineage and its run log's events (in order)."""
-
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as stored: its config, its lineage and its run log's events (in order; read as they
+    are, since a week-long run log holds hundreds of thousands of them)."""
 
     config: EvolutionConfig
     lineage: Lineage

@@ -13,7 +13,15 @@ from orchestrator.report.html import render_html
 from orchestrator.report.model import RunReport
 from orchestrator.report.sources import load_run
 
-__all__ = ["report_of", "write_report"]
+__all__ = ["load_config", "report_of", "write_html", "write_report"]
+
+
+def load_config(path: Path, workspace: Path | None = None) -> EvolutionConfig:
+    """The config at ``path``, its ``workspace_dir`` replaced by ``workspace`` when given."""
+    config = EvolutionConfig.from_yaml(path)
+    if workspace is None:
+        return config
+    return config.model_copy(update={"workspace_dir": Path(workspace).expanduser().resolve()})
 
 
 def report_of(config: EvolutionConfig) -> RunReport:
@@ -22,9 +30,13 @@ def report_of(config: EvolutionConfig) -> RunReport:
 
 
 def write_report(config: EvolutionConfig, output: Path) -> Path:
-    """Render the report of ``config``'s run into ``output`` (replaced in one rename, so a browser
-    reloading it never reads half a file); returns the path."""
-    html = render_html(report_of(config))
+    """Render the report of ``config``'s run into ``output``; returns the path."""
+    return write_html(report_of(config), output)
+
+
+def write_html(report: RunReport, output: Path) -> Path:
+    """Write the page (replaced in one rename, so a browser reloading it never reads half a file)."""
+    html = render_html(report)
     output = Path(output)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
