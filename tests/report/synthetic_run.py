@@ -1,5 +1,6 @@
 """A synthetic run on disk: a real git lineage (through the lineage store) and a run log written
-event by event in the shapes the runner, the agent, the evaluator and the supervisor emit.
+event by event in the shapes the runner, the agent, the evaluator and the supervisor emit,
+plus ``expected.json`` (the rejection category of each failed step, for the tests).
 
 Used by the report's unit tests (small runs with known numbers) and by
 ``bench/report_build.py`` (the 10,000-attempt, 200-version run). Nothing is scored: the
@@ -47,6 +48,7 @@ class RunWriter:
         self.tokens = 0
         self.cost = 0.0
         self.elapsed = 0.0
+        self.categories: dict[int, str] = {}  # step -> the rejection category the report should find
 
     def tick(self, seconds: float) -> datetime:
         self.clock += timedelta(seconds=seconds)
@@ -170,6 +172,7 @@ def make_run(root: Path, *, versions: int, attempts: int, sessions: int = 1, kil
             best = aggregate
         else:
             category, template, _ = kind
+            log.categories[step] = category
             rescored = category in ("correctness", "not_better", "crashed", "not_reproduced")
             aggregate = best * 0.995 if category == "not_better" else 0.0
             if rescored:
@@ -200,6 +203,7 @@ def make_run(root: Path, *, versions: int, attempts: int, sessions: int = 1, kil
             log.flush()
     log.emit("run_end", format=event_format, reason=f"max_versions reached (v{version})")
     log.flush()
+    (root / "expected.json").write_text(json.dumps({"categories": log.categories}), encoding="utf-8")
     return config
 
 
