@@ -48,7 +48,7 @@ class LiveOptions:
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(num=_num, pct=_pct, dur=_dur, when=_when, usd=_usd, count=_count, short=compact)
+    env.filters.update(num=_num, pct=_pct, dur=_dur, when=_when, usd=_usd, count=_count, short=compact, ratio=_ratio)
     return env
 
 
@@ -102,7 +102,11 @@ def _num(value: float | None, digits: int = 6) -> str:
 def _pct(value: float | None) -> str:
     if value is None:
         return "–"
-    return f"{value:+.1f}%" if abs(value) < 1000 else f"×{value / 100 + 1:.3g}"
+    return f"{value:+.1f}%" if abs(value) < 1000 else f"×{_ratio(value / 100 + 1)}"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def _dur(seconds: float | None) -> str:

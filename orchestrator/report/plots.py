@@ -110,7 +110,7 @@ def _style() -> Iterator[None]:
 def _score_over_time(report: RunReport) -> Figure:
     versions, attempts = report.versions, report.attempts
     figure = Figure(figsize=(10, 4.6))
-    grid = figure.add_gridspec(2, 1, height_ratios=[9, 1], hspace=0.06, left=0.075, right=0.76, top=0.91, bottom=0.1)
+    grid = figure.add_gridspec(2, 1, height_ratios=[9, 1], hspace=0.06, left=0.075, right=0.75, top=0.91, bottom=0.1)
     axes: Axes = figure.add_subplot(grid[0])
     strip: Axes = figure.add_subplot(grid[1], sharex=axes)
     end = max([report.header.last_event or versions[-1].created_at, versions[-1].created_at]
@@ -119,7 +119,7 @@ def _score_over_time(report: RunReport) -> Figure:
     best = [v.aggregate for v in versions] + [versions[-1].aggregate]
     margin = report.header.min_improvement
     axes.fill_between(times, best, [b * (1 + margin) for b in best], step="post", color=BAND, alpha=0.8, lw=0,
-                      label=f"noise margin (min_improvement {margin:g})")
+                      label=f"noise margin ({margin:g})")
     axes.step(times, [b * (1 + margin) for b in best], where="post", color=BLUE, lw=0.7, ls=":", alpha=0.8, zorder=3,
               label="needed to commit")
     axes.step(times, best, where="post", color=BLUE, lw=2, label="best aggregate", zorder=3)
@@ -152,7 +152,7 @@ def _score_over_time(report: RunReport) -> Figure:
 def _score_over_versions(report: RunReport) -> Figure:
     versions, attempts = report.versions, report.attempts
     figure = Figure(figsize=(10, 4.6))
-    grid = figure.add_gridspec(2, 1, height_ratios=[9, 1], hspace=0.06, left=0.075, right=0.76, top=0.91, bottom=0.1)
+    grid = figure.add_gridspec(2, 1, height_ratios=[9, 1], hspace=0.06, left=0.075, right=0.75, top=0.91, bottom=0.1)
     axes: Axes = figure.add_subplot(grid[0])
     strip: Axes = figure.add_subplot(grid[1], sharex=axes)
     numbers = [v.version for v in versions]
