@@ -29,6 +29,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from orchestrator.report.model import AttemptView, RunReport
+from orchestrator.report.rejections import CATEGORIES
 
 __all__ = ["CATEGORY_COLORS", "Figures", "figures", "write_pngs"]
 
@@ -109,10 +110,7 @@ def _style() -> Iterator[None]:
 
 def _score_over_time(report: RunReport) -> Figure:
     versions, attempts = report.versions, report.attempts
-    figure = Figure(figsize=(10, 4.6))
-    grid = figure.add_gridspec(2, 1, height_ratios=[9, 1], hspace=0.06, left=0.075, right=0.75, top=0.91, bottom=0.1)
-    axes: Axes = figure.add_subplot(grid[0])
-    strip: Axes = figure.add_subplot(grid[1], sharex=axes)
+    figure, axes, strip = _score_figure()
     end = max([report.header.last_event or versions[-1].created_at, versions[-1].created_at]
               + [a.at for a in attempts])
     times = [v.created_at for v in versions] + [end]
@@ -130,12 +128,7 @@ def _score_over_time(report: RunReport) -> Figure:
     _label_versions(axes, [v.created_at for v in versions], versions)
     _failure_strip(strip, [a.at for a in attempts if a.aggregate <= 0],
                    [a.category for a in attempts if a.aggregate <= 0])
-    for number, intervention in enumerate(report.interventions, start=1):
-        for ax in (axes, strip):
-            ax.axvline(intervention.at, color=PURPLE, lw=0.9, ls="--", alpha=0.6, zorder=1)
-        if len(report.interventions) <= 30:
-            axes.annotate(f"S{number}", (intervention.at, 1), xycoords=("data", "axes fraction"), color=PURPLE,
-                          fontsize=8, ha="center", va="bottom", fontweight="bold")
+    _interventions(axes, strip, [i.at for i in report.interventions])
     _score_scale(axes, best + [a.aggregate for a in attempts if a.aggregate > 0])
     axes.set_ylabel("aggregate score")
     axes.set_title("Score over time", pad=14)
@@ -151,10 +144,7 @@ def _score_over_time(report: RunReport) -> Figure:
 
 def _score_over_versions(report: RunReport) -> Figure:
     versions, attempts = report.versions, report.attempts
-    figure = Figure(figsize=(10, 4.6))
-    grid = figure.add_gridspec(2, 1, height_ratios=[9, 1], hspace=0.06, left=0.075, right=0.75, top=0.91, bottom=0.1)
-    axes: Axes = figure.add_subplot(grid[0])
-    strip: Axes = figure.add_subplot(grid[1], sharex=axes)
+    figure, axes, strip = _score_figure()
     numbers = [v.version for v in versions]
     margin = report.header.min_improvement
     edges = numbers + [numbers[-1] + 1]
@@ -178,15 +168,7 @@ def _score_over_versions(report: RunReport) -> Figure:
     points.set_urls([f"#v{v.version}" for v in versions])
     failed = [a for a in attempts if a.aggregate <= 0 and a.step in positions]
     _failure_strip(strip, [positions[a.step] for a in failed], [a.category for a in failed])
-    for number, intervention in enumerate(report.interventions, start=1):
-        x = positions.get(intervention.step)
-        if x is None:
-            continue
-        for ax in (axes, strip):
-            ax.axvline(x, color=PURPLE, lw=0.9, ls="--", alpha=0.6, zorder=1)
-        if len(report.interventions) <= 30:
-            axes.annotate(f"S{number}", (x, 1), xycoords=("data", "axes fraction"), color=PURPLE, fontsize=8,
-                          ha="center", va="bottom", fontweight="bold")
+    _interventions(axes, strip, [positions.get(i.step) for i in report.interventions])
     _score_scale(axes, best + values + [y for _, y in scored])
     axes.set_xlim(-0.3, numbers[-1] + 1)
     axes.set_ylabel("score (aggregate and per configuration)")
@@ -201,13 +183,31 @@ def _score_over_versions(report: RunReport) -> Figure:
 
 def _legend(axes: Axes, categories: list[str], **where: object) -> None:
     """The axes' own entries, then one per category of failed attempt drawn in the strip."""
-    from orchestrator.report.rejections import CATEGORIES
-
     handles, labels = axes.get_legend_handles_labels()
     for category in sorted(set(categories), key=list(CATEGORIES).index):
         handles.append(Line2D([], [], color=CATEGORY_COLORS.get(category, INK), marker="|", ls="", ms=10, mew=1.5))
         labels.append(f"failed: {CATEGORIES[category][0].lower()}")
     axes.legend(handles, labels, handlelength=1.6, **where)
+
+
+def _score_figure() -> tuple[Figure, Axes, Axes]:
+    """A score chart: the main axes over a thin strip (sharing x) for the failed attempts."""
+    figure = Figure(figsize=(10, 4.6))
+    grid = figure.add_gridspec(2, 1, height_ratios=[9, 1], hspace=0.06, left=0.075, right=0.75, top=0.91, bottom=0.1)
+    axes: Axes = figure.add_subplot(grid[0])
+    return figure, axes, figure.add_subplot(grid[1], sharex=axes)
+
+
+def _interventions(axes: Axes, strip: Axes, positions: list) -> None:
+    """The supervisor's interventions as dashed lines, numbered S1, S2, ... while there are few."""
+    for number, x in enumerate(positions, start=1):
+        if x is None:
+            continue
+        for ax in (axes, strip):
+            ax.axvline(x, color=PURPLE, lw=0.9, ls="--", alpha=0.6, zorder=1)
+        if len(positions) <= 30:
+            axes.annotate(f"S{number}", (x, 1), xycoords=("data", "axes fraction"), color=PURPLE, fontsize=8,
+                          ha="center", va="bottom", fontweight="bold")
 
 
 def _attempt_positions(report: RunReport) -> dict[int, float]:
