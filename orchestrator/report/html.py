@@ -112,6 +112,8 @@ def _ratio(value: float) -> str:
 def _dur(seconds: float | None) -> str:
     if seconds is None:
         return "–"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes = seconds / 60

@@ -41,7 +41,10 @@ CATEGORY_COLORS = {
 }
 #: Above this many marks a layer is rasterised inside the SVG.
 RASTER_ABOVE = 1500
-_LABELLED_VERSIONS = 25
+_LABELLED_VERSIONS = 12
+#: Above this many, failed attempts are drawn as a stacked histogram, and interventions unnumbered.
+DENSE_FAILURES = 400
+_NUMBERED_INTERVENTIONS = 30
 _STYLE = {
     "svg.fonttype": "none", "text.parse_math": False, "text.usetex": False, "font.size": 9,
     "font.family": ["DejaVu Sans", "sans-serif"], "axes.edgecolor": "#cbd5e1", "axes.labelcolor": INK,
@@ -200,12 +203,13 @@ def _score_figure() -> tuple[Figure, Axes, Axes]:
 
 def _interventions(axes: Axes, strip: Axes, positions: list) -> None:
     """The supervisor's interventions as dashed lines, numbered S1, S2, ... while there are few."""
+    few = len(positions) <= _NUMBERED_INTERVENTIONS
     for number, x in enumerate(positions, start=1):
         if x is None:
             continue
         for ax in (axes, strip):
-            ax.axvline(x, color=PURPLE, lw=0.9, ls="--", alpha=0.6, zorder=1)
-        if len(positions) <= 30:
+            ax.axvline(x, color=PURPLE, lw=0.9 if few else 0.6, ls="--", alpha=0.6 if few else 0.3, zorder=1)
+        if few:
             axes.annotate(f"S{number}", (x, 1), xycoords=("data", "axes fraction"), color=PURPLE, fontsize=8,
                           ha="center", va="bottom", fontweight="bold")
 
@@ -233,25 +237,31 @@ def _attempt_marks(axes: Axes, xs: list, ys: list[float]) -> None:
 
 
 def _failure_strip(strip: Axes, xs: list, categories: list[str]) -> None:
-    """Failed attempts (no score) as ticks under the score axes, coloured by category."""
+    """Failed attempts (no score) under the score axes, coloured by category: one tick each, or
+    a stacked histogram when there are too many to tell apart."""
     strip.set_yticks([])
     strip.grid(False)
     strip.spines["left"].set_visible(False)
-    strip.set_ylim(0, 1)
     strip.set_ylabel("failed", rotation=0, ha="right", va="center", fontsize=8, color=MUTED)
-    dense = len(xs) > RASTER_ABOVE
-    for category in dict.fromkeys(categories):
+    present = list(dict.fromkeys(categories))
+    colors = [CATEGORY_COLORS.get(c, CATEGORY_COLORS["other"]) for c in present]
+    if len(xs) > DENSE_FAILURES:
+        groups = [[x for x, c in zip(xs, categories) if c == category] for category in present]
+        strip.hist(groups, bins=80, stacked=True, color=colors, lw=0, alpha=0.9)
+        return
+    strip.set_ylim(0, 1)
+    for category, color in zip(present, colors):
         chosen = [x for x, c in zip(xs, categories) if c == category]
-        strip.scatter(chosen, [0.5] * len(chosen), marker="|", s=120, lw=1, alpha=0.5 if dense else 0.85,
-                      color=CATEGORY_COLORS.get(category, CATEGORY_COLORS["other"]), rasterized=dense)
+        strip.scatter(chosen, [0.5] * len(chosen), marker="|", s=120, lw=1, alpha=0.85, color=color)
 
 
 def _label_versions(axes: Axes, xs: list, versions: list) -> None:
     every = max(1, math.ceil(len(versions) / _LABELLED_VERSIONS))
     for index, (x, version) in enumerate(zip(xs, versions)):
         if index % every == 0 or index == len(versions) - 1:
-            axes.annotate(f"v{version.version}", (x, version.aggregate), textcoords="offset points", xytext=(0, 7),
-                          ha="center", fontsize=7.5, color=INK)
+            axes.annotate(f"v{version.version}", (x, version.aggregate), textcoords="offset points", xytext=(-3, 8),
+                          ha="right", fontsize=7.5, color=INK, zorder=6,
+                          bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
 
 
 def _score_scale(axes: Axes, values: list[float]) -> None:
@@ -313,6 +323,7 @@ def _spending(report: RunReport) -> Figure:
         axes.set_title(title)
         axes.set_ylabel(unit)
         axes.set_ylim(bottom=0)
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: compact(value)))
     token_axes.legend(loc="upper left")
     figure.subplots_adjust(left=0.075, right=0.98, top=0.9, bottom=0.14, wspace=0.25)
     return figure
@@ -328,8 +339,8 @@ def _sandbox(report: RunReport) -> Figure:
     jitter = np.random.default_rng(0)
     for y, row in enumerate(rows, start=1):
         durations = np.maximum(np.array(row.durations), 1e-3)
-        latency_axes.scatter(durations, y + jitter.uniform(-0.18, 0.18, durations.size), s=8, color=BLUE, alpha=0.35,
-                             lw=0, rasterized=durations.size > RASTER_ABOVE)
+        latency_axes.scatter(durations, y + jitter.uniform(-0.18, 0.18, durations.size), s=10, color=BLUE,
+                             alpha=0.7 if durations.size < 200 else 0.3, lw=0, rasterized=durations.size > RASTER_ABOVE)
         latency_axes.plot([max(row.p50_s, 1e-3)] * 2, [y - 0.3, y + 0.3], color=INK, lw=2,
                           label="p50" if y == 1 else None)
         latency_axes.plot([max(row.p95_s, 1e-3)] * 2, [y - 0.3, y + 0.3], color="#dc2626", lw=1.2,
@@ -341,7 +352,7 @@ def _sandbox(report: RunReport) -> Figure:
     latency_axes.set_title("Sandbox latency")
     if panels == 2:
         _agreement_panel(axes_list[1], report)
-    figure.subplots_adjust(left=0.13, right=0.98, top=0.9, bottom=0.15, wspace=0.3)
+    figure.subplots_adjust(left=0.15, right=0.98, top=0.9, bottom=0.15, wspace=0.3)
     return figure
 
 
@@ -361,8 +372,9 @@ def _agreement_panel(axes: Axes, report: RunReport) -> None:
     if failed:
         edge = line[0]
         axes.scatter([p.claimed if p.claimed > 0 else edge for p in failed],
-                     [p.rescore if p.rescore > 0 else edge for p in failed], s=22, marker="x", color="#dc2626",
-                     lw=1, label="one side failed correctness (drawn at the edge)")
+                     [p.rescore if p.rescore > 0 else edge for p in failed], s=22 if len(failed) < 100 else 8, marker="x",
+                     color="#dc2626", lw=1, alpha=0.8 if len(failed) < 100 else 0.35,
+                     label="one side failed correctness (drawn at the edge)", rasterized=len(failed) > RASTER_ABOVE)
     if values and high / low > 20:
         _log_axis(axes, "x")
         _log_axis(axes, "y")
