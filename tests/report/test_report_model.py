@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
 from synthetic_run import make_run
 
-from orchestrator.core.run_log import read_events
+from orchestrator.core.run_log import RunLog, read_events
 from orchestrator.report.build import build_report
+from orchestrator.report.html import render_html
 from orchestrator.report.rejections import fold
 from orchestrator.report.sources import load_run
 from orchestrator.report.timeline import categorize
@@ -127,8 +129,6 @@ def test_resumed_run_with_a_killed_session(tmp_path: Path) -> None:
 
 
 def test_an_older_run_log_renders_with_what_it_has(tmp_path: Path) -> None:
-    from orchestrator.report.html import render_html
-
     config = make_run(tmp_path, versions=3, attempts=8, event_format=1, seed=5)
     report = build_report(load_run(config))
     assert report.header.event_format == 1
@@ -151,3 +151,15 @@ def test_categories_and_folded_reasons() -> None:
     assert fold("fails correctness: edge case [2, 1]: got 2, expected 1") == fold(
         "fails correctness: edge case [7]: got 9, expected 3") == "edge case …: got N, expected N"
     assert math.isclose(len(fold("x" * 500)), 200)
+
+
+def test_a_run_that_has_only_begun_renders(tmp_path: Path) -> None:
+    """Before the seed is committed: no version, a few events; the page says so instead of failing."""
+    config = make_run(tmp_path, versions=2, attempts=1, seed=8)
+    shutil.rmtree(config.lineage_dir)
+    config.run_log_path.unlink()
+    RunLog(config.run_log_path, "run-new").emit("run_start", project="synthetic-sort", resume=False, step=0)
+    report = build_report(load_run(config))
+    assert report.versions == [] and report.header.stop_reason.startswith("ended without a run_end")
+    page = render_html(report)
+    assert "No version committed yet." in page and 'id="version-count">0<' in page
