@@ -39,7 +39,12 @@ class EventIndex:
         #: The re-score evaluation that decided each commit or rejection (the last one logged before it).
         self.rescore_of: dict[int, Event] = {}
         last_rescore: Event | None = None
+        #: The newest event format in the log (1 when no event says).
+        self.format = 1
         for event in events:
+            version = event.get("format", 1)
+            if isinstance(version, int) and version > self.format:
+                self.format = version
             kind = event.get("kind")
             if not isinstance(kind, str):
                 continue
@@ -55,11 +60,6 @@ class EventIndex:
 
     def kind(self, name: str) -> list[Event]:
         return self.by_kind.get(name, [])
-
-    @property
-    def format(self) -> int:
-        """The newest event format in the log (1 when no event says)."""
-        return max((e.get("format", 1) for e in self.events if isinstance(e.get("format", 1), int)), default=1)
 
     def first_time(self) -> datetime | None:
         return next((t for e in self.events if (t := event_time(e)) is not None), None)

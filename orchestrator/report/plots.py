@@ -162,7 +162,8 @@ def _score_over_versions(report: RunReport) -> Figure:
         if pairs:
             xs, ys = zip(*pairs)
             values.extend(ys)
-            axes.plot(xs, ys, lw=1, marker="o", ms=2.5, alpha=0.75, color=palette(n % palette.N), label=name, zorder=2)
+            axes.plot(xs, ys, lw=1, marker="o" if len(xs) <= 60 else None, ms=2.5, alpha=0.75,
+                      color=palette(n % palette.N), label=name, zorder=2)
     positions = _attempt_positions(report)
     scored = [(positions[a.step], a.aggregate) for a in attempts if a.aggregate > 0 and a.step in positions]
     _attempt_marks(axes, [x for x, _ in scored], [y for _, y in scored])

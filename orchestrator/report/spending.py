@@ -9,6 +9,7 @@ clock (``elapsed_s``), so the days a killed run sat idle do not dilute it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from orchestrator.report.event_index import EventIndex, event_time
@@ -42,9 +43,10 @@ def model_spending(index: EventIndex) -> list[ModelSpend]:
         entry["calls"] += 1
         entry["tokens"] += tokens
         entry["cost"] += float(event.get("cost_usd") or 0.0)
-        entry["series"].append(SpendPoint(at=at, tokens=entry["tokens"], cost_usd=entry["cost"]))
+        entry["series"].append((at, entry["tokens"], entry["cost"]))
     models = [ModelSpend(label=label, calls=e["calls"], input_tokens=e["in"], output_tokens=e["out"], tokens=e["tokens"],
-                         cost_usd=e["cost"], priced=e["priced"], series=_thin(e["series"]))
+                         cost_usd=e["cost"], priced=e["priced"],
+                         series=[SpendPoint(at=at, tokens=tokens, cost_usd=cost) for at, tokens, cost in _thin(e["series"])])
               for label, e in spend.items()]
     return sorted(models, key=lambda m: (-m.cost_usd, -m.tokens, m.label))
 
@@ -90,7 +92,7 @@ def _hours_to(limit: float | None, spent: float, rate: float) -> float | None:
     return max(limit - spent, 0.0) / rate
 
 
-def _thin(series: list[SpendPoint], limit: int = 2000) -> list[SpendPoint]:
+def _thin(series: list[tuple[datetime, int, float]], limit: int = 2000) -> list[tuple[datetime, int, float]]:
     """At most ``limit`` points, evenly spaced, last one kept: a cumulative curve loses nothing visible."""
     if len(series) <= limit:
         return series

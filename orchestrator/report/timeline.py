@@ -9,6 +9,7 @@ killed run sat idle before ``--resume`` are not counted).
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 
 from orchestrator.core.types import Lineage, Solution
 from orchestrator.report.event_index import EventIndex, event_time
@@ -55,7 +56,7 @@ def versions(lineage: Lineage, index: EventIndex) -> list[VersionView]:
         attempts, wall = None, None
         if isinstance(step, int) and solution.version > 0:
             since = previous_step if previous_step is not None else 0
-            taken = [s for s in outcome_steps if since < s <= step]
+            taken = outcome_steps[bisect_right(outcome_steps, since):bisect_right(outcome_steps, step)]
             attempts = len(taken)
             known = [step_times[s] for s in taken if s in step_times]
             wall = sum(known) if known else None

@@ -75,6 +75,11 @@ def test_sorting_replay_report_in_chromium(browser, sorting_run: Path, tmp_path:
     paths = plot_paths(page)
     assert set(paths) == {"plot-score-time", "plot-score-versions", "plot-sandbox"}, paths
     assert all(count > 10 for count in paths.values()), paths
+    seed = page.locator("#v0")  # older diffs arrive as templates: the report's own script puts them in place
+    assert seed.locator("table.diff").count() == 0
+    seed.locator("details.diff > summary").click()
+    seed.locator("table.diff").wait_for(state="visible")
+    assert seed.locator("tr.add").count() == len(lineage.solutions[0].source.splitlines())
     assert page.locator("#rejected details.group").count() >= 1 and "modified its input" in page.inner_text("#rejected")
     assert page.locator("#supervisor li").count() >= 1
     assert errors == []
@@ -102,4 +107,7 @@ def test_ten_thousand_attempts_in_chromium(browser, tmp_path: Path) -> None:
     assert sum(int(count.replace(",", "")) for count in counts) == 10_000
     assert page.locator("#supervisor li").count() == 10_199 // 250
     assert all(count > 10 for count in plot_paths(page).values())
+    assert page.locator("table.diff").count() == 3
+    page.click("button[data-diffs=open]")
+    page.wait_for_function("() => document.querySelectorAll('table.diff').length === 200")
     context.close()

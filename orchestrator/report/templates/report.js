@@ -1,5 +1,14 @@
 (() => {
   "use strict";
+  // Diffs of older versions arrive as inert <template>s (a 200-version page stays quick to
+  // open); a diff's rows are put in place the first time it is opened.
+  document.addEventListener("toggle", (event) => {
+    const details = event.target;
+    if (details.matches && details.matches("details.diff") && details.open) {
+      const template = details.querySelector(":scope > template");
+      if (template) template.replaceWith(template.content);
+    }
+  }, true);
   // Open or close every diff at once.
   for (const button of document.querySelectorAll("button[data-diffs]")) {
     button.addEventListener("click", () => {
