@@ -2,14 +2,14 @@
 
 Both sources are tokenised whole by Pygments (so a line inside a docstring is coloured as
 one), split into lines, and laid out along difflib's opcodes with line numbers on both
-sides. Every piece of source text passes through ``markupsafe.escape``, the escaping
-Jinja's autoescape uses, before any markup is put around it: a diff is untrusted text
-written by the model.
+sides. Every piece of source text is HTML-escaped before any markup is put around it: a
+diff is untrusted text written by the model.
 """
 
 from __future__ import annotations
 
 import difflib
+import html
 from functools import lru_cache
 from typing import Any
 
@@ -59,7 +59,8 @@ def _css_class(token: Any) -> str:
 
 
 def highlight_lines(source: str, filename: str) -> list[Markup]:
-    """One escaped, coloured HTML fragment per line of ``source``."""
+    """One escaped, coloured HTML fragment per line of ``source`` (``html.escape`` escapes the same
+    five characters as markupsafe, at a fraction of the cost per token)."""
     lines: list[list[str]] = [[]]
     for token, text in _lexer(filename).get_tokens(source):
         css_class = _css_class(token)
@@ -67,7 +68,8 @@ def highlight_lines(source: str, filename: str) -> list[Markup]:
             if number:
                 lines.append([])
             if part:
-                lines[-1].append(f'<span class="{css_class}">{escape(part)}</span>' if css_class else str(escape(part)))
+                text_html = html.escape(part)
+                lines[-1].append(f'<span class="{css_class}">{text_html}</span>' if css_class else text_html)
     if lines and not lines[-1]:
         lines.pop()  # the newline the lexer ensures at the end
     return [Markup("".join(parts)) for parts in lines]

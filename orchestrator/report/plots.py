@@ -340,14 +340,19 @@ def _sandbox(report: RunReport) -> Figure:
     jitter = np.random.default_rng(0)
     for y, row in enumerate(rows, start=1):
         durations = np.maximum(np.array(row.durations), 1e-3)
-        latency_axes.scatter(durations, y + jitter.uniform(-0.18, 0.18, durations.size), s=10, color=BLUE,
-                             alpha=0.7 if durations.size < 200 else 0.3, lw=0, rasterized=durations.size > RASTER_ABOVE)
+        if durations.size > RASTER_ABOVE:  # too many points to show one by one: the distribution's box
+            latency_axes.boxplot([durations], positions=[y], orientation="horizontal", widths=0.45, showfliers=False,
+                                 patch_artist=True, boxprops={"facecolor": BAND, "edgecolor": BLUE},
+                                 medianprops={"color": BLUE}, whiskerprops={"color": BLUE}, capprops={"color": BLUE})
+        else:
+            latency_axes.scatter(durations, y + jitter.uniform(-0.18, 0.18, durations.size), s=10, color=BLUE,
+                                 alpha=0.7 if durations.size < 200 else 0.3, lw=0)
         latency_axes.plot([max(row.p50_s, 1e-3)] * 2, [y - 0.3, y + 0.3], color=INK, lw=2,
                           label="p50" if y == 1 else None)
         latency_axes.plot([max(row.p95_s, 1e-3)] * 2, [y - 0.3, y + 0.3], color="#dc2626", lw=1.2,
                           label="p95" if y == 1 else None)
     latency_axes.legend(loc="lower right")
-    latency_axes.set_yticks(range(1, len(rows) + 1), [f"{r.purpose} ({r.calls})" for r in rows])
+    latency_axes.set_yticks(range(1, len(rows) + 1), [f"{r.purpose}\n{r.calls:,} calls" for r in rows])
     _log_axis(latency_axes, "x")
     latency_axes.set_xlabel("seconds per sandboxed call (log)")
     latency_axes.set_title("Sandbox latency")
