@@ -157,6 +157,7 @@ class ToolOutcome(BaseModel):
     source: str | None = None  # the candidate submitted, or the exact source an evaluation scored
     rationale: str = ""
     score: Score | None = None
+    sandbox: ExecResult | None = None  # what the sandbox saw of a run_shell call (for the run log)
 
 
 class ToolFailure(Exception):
@@ -305,7 +306,7 @@ class Toolbox:
 
     # --- sandboxed tools ---
 
-    def _run_shell(self, args: RunShell) -> str:
+    def _run_shell(self, args: RunShell) -> ToolOutcome:
         timeout, limit = args.timeout_s, self.shell_timeout_s
         clamped = timeout is not None and limit is not None and timeout > limit
         if clamped:
@@ -325,7 +326,7 @@ class Toolbox:
             if text:
                 note = " (cut by the sandbox's output limit)" if cut else ""
                 parts.append(f"--- {name}{note} ---\n{truncate_middle(text, half)}")
-        return "\n".join(parts)
+        return ToolOutcome(content="\n".join(parts), sandbox=result)
 
     def _evaluate(self, args: Evaluate) -> ToolOutcome:
         source = self.solution_source()

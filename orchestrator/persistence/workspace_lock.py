@@ -11,6 +11,7 @@ PID into the file, so a refused run can say who holds it.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,3 +46,20 @@ class WorkspaceLock:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._lock.release()
+
+
+def is_held(workspace_dir: Path) -> bool:
+    """Whether a run holds the workspace now (a probe that takes the lock for an instant at most).
+
+    It speaks ``flock`` directly, the lock filelock takes: a shared probe that never creates the file."""
+    try:
+        fd = os.open(Path(workspace_dir) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
