@@ -29,6 +29,7 @@ errors = Console(stderr=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from orchestrator.benchmarking import command_line as benchmarking_command_line
     from sandbox import command_line
 
     parser = argparse.ArgumentParser(prog="avo", description="Agentic Variation Operators: evolve code with an "
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_doctor)
 
     command_line.register(commands)
+    benchmarking_command_line.register(commands)
     return parser
 
 
@@ -151,25 +153,29 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _lineage(args: argparse.Namespace) -> int:
+    from orchestrator.benchmarking.rebench_store import latest_by_version
+    from orchestrator.benchmarking.terminal import lineage_columns
     from orchestrator.persistence.store import open_store
 
     config = _load(args.config)
     lineage = open_store(config).load()
+    rebenched = latest_by_version(config, lineage)  # `avo rebench` results, kept beside the lineage
     table = Table(title=f"{config.project_name}: lineage ({len(lineage.solutions)} versions)")
-    for column in ("version", "aggregate", "improvement"):
+    for column in ("version", "aggregate", "improvement", *(("re-measured", "reproduces") if rebenched else ())):
         table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
     table.add_column("time", no_wrap=True)
     table.add_column("message", no_wrap=True)
     # The message's first line, cut to what the other columns leave of the terminal;
     # `git log` in the lineage folder has the rest.
-    room = max(12, console.width - 62)
+    room = max(12, console.width - 62 - (40 if rebenched else 0))
     previous = None
     for solution in lineage.solutions:
         gain = f"{(solution.aggregate / previous - 1) * 100:+.2f}%" if previous else "-"
         first_line = solution.message.splitlines()[0] if solution.message else ""
-        table.add_row(f"v{solution.version}", f"{solution.aggregate:.6g}", gain,
+        remeasured = lineage_columns(rebenched.get(solution.version)) if rebenched else ()
+        table.add_row(f"v{solution.version}", f"{solution.aggregate:.6g}", gain, *remeasured,
                       solution.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                      first_line if len(first_line) <= room else first_line[:room - 1] + "…")
+                      escape(first_line if len(first_line) <= room else first_line[:room - 1] + "…"))
         previous = solution.aggregate
     console.print(table)
     return 0
