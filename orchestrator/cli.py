@@ -17,6 +17,7 @@ from rich.table import Table
 
 from orchestrator.config import EvolutionConfig, render_default_yaml
 from orchestrator.errors import AvoError, ConfigError
+from sandbox.doctor_check import DoctorCheck
 from sandbox.errors import SandboxError
 
 __all__ = ["main", "build_parser"]
@@ -185,34 +186,36 @@ def _doctor(args: argparse.Namespace) -> int:
     from sandbox.doctor import diagnose
     from sandbox.policy import SandboxPolicy
 
-    checks: list[tuple[str, bool, str, str]] = []
+    checks: list[DoctorCheck] = []
     policy = SandboxPolicy()
     if args.config is not None:
         try:
             config = EvolutionConfig.from_yaml(args.config)
         except ConfigError as exc:
-            checks.append(("config", False, str(exc), "fix the key named above"))
+            checks.append(DoctorCheck(name="config", ok=False, detail=str(exc), fix="fix the key named above"))
         else:
             policy = config.sandbox
-            checks.append(("config", True, f"{args.config} is valid", ""))
+            checks.append(DoctorCheck(name="config", ok=True, detail=f"{args.config} is valid"))
             checks.append(_llm_key_check(config))
-    checks.extend((c.name, c.ok, c.detail, c.fix) for c in diagnose(policy))
+    checks.extend(diagnose(policy))
     table = Table(title="avo doctor")
     for column in ("check", "", "detail", "fix"):
         table.add_column(column)
-    for name, ok, detail, fix in checks:
-        table.add_row(escape(name), "[green]ok[/]" if ok else "[red]FAIL[/]", escape(detail), escape(fix))
+    for check in checks:
+        mark = "[red]FAIL[/]" if not check.ok else "[yellow]warn[/]" if check.warning else "[green]ok[/]"
+        table.add_row(escape(check.name), mark, escape(check.detail), escape(check.fix))
     console.print(table)
-    return 0 if all(ok for _, ok, _, _ in checks) else 1
+    return 0 if all(check.ok for check in checks) else 1
 
 
-def _llm_key_check(config: EvolutionConfig) -> tuple[str, bool, str, str]:
+def _llm_key_check(config: EvolutionConfig) -> DoctorCheck:
     """Whether the model can be reached with a key (the key itself is never printed)."""
     variable = config.llm.key_env_var
     if config.llm.api_key:
-        return ("llm key", True, f"{config.llm.provider}: api_key set in the config", "")
+        return DoctorCheck(name="llm key", ok=True, detail=f"{config.llm.provider}: api_key set in the config")
     if variable is None:
-        return ("llm key", True, f"{config.llm.provider}: no key needed", "")
+        return DoctorCheck(name="llm key", ok=True, detail=f"{config.llm.provider}: no key needed")
     present = bool(os.environ.get(variable))
-    return ("llm key", present, f"{config.llm.provider}: {variable} {'set' if present else 'not set'}",
-            "" if present else f"export {variable}=... or set llm.api_key: ${{{variable}}}")
+    return DoctorCheck(name="llm key", ok=present,
+                       detail=f"{config.llm.provider}: {variable} {'set' if present else 'not set'}",
+                       fix="" if present else f"export {variable}=... or set llm.api_key: ${{{variable}}}")

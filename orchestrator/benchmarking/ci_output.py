@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .eval_job import EvalResult
-from .measurement import describe, describe_ratio
+from .measurement import describe, describe_ratio, number
 from .rebench import RebenchResult
 
 __all__ = ["JUnitCase", "JUnitSuite", "annotations", "append_step_summary", "emit", "job_error", "junit_suites",
@@ -73,7 +73,7 @@ def junit_suites(result: EvalResult | RebenchResult) -> list[JUnitSuite]:
         fails = version.version == result.best_version and version.status in ("incorrect", "below")
         cases = []
         for name, value in version.ratios.items():
-            output = (f"recorded {version.recorded.get(name, float('nan')):.4g}; "
+            output = (f"recorded {number(version.recorded.get(name, float('nan')))}; "
                       f"re-measured {describe(version.measured.configurations.get(name))}; ratio {describe_ratio(value)}")
             cases.append(JUnitCase(name=name, classname=classname, output=output,
                                    failure=result.summary if fails else None, failure_type=version.status))
@@ -127,12 +127,12 @@ def markdown(result: EvalResult | RebenchResult) -> str:
                   "|---|---|---:|---:|---:|---|"]
         for version in result.versions:
             best = " (best)" if version.version == result.best_version else ""
-            lines.append(f"| v{version.version}{best} | **aggregate** | {version.recorded_aggregate:.4g} | "
+            lines.append(f"| v{version.version}{best} | **aggregate** | {number(version.recorded_aggregate)} | "
                          f"{version.measured.describe_aggregate()} | {describe_ratio(version.aggregate_ratio)} | "
                          f"{version.status} |")
             for config_name, value in version.ratios.items():
                 recorded = version.recorded.get(config_name)
-                lines.append(f"| | {_cell(config_name)} | {'-' if recorded is None else f'{recorded:.4g}'} | "
+                lines.append(f"| | {_cell(config_name)} | {'-' if recorded is None else number(recorded)} | "
                              f"{describe(version.measured.configurations.get(config_name))} | {describe_ratio(value)} | |")
     lines += ["", f"{result.rounds} round(s) in fresh containers, interleaved; tolerance {result.tolerance:.0%}; "
               f"image `{_cell(env.image)}` ({env.backend}, runtime {env.runtime or 'default'}, "

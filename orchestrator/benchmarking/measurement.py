@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.core.scoring import Score
 
-__all__ = ["ConfigurationStats", "Measurement", "describe", "describe_ratio", "ratio"]
+__all__ = ["ConfigurationStats", "Measurement", "describe", "describe_ratio", "number", "ratio"]
 
 
 class _Strict(BaseModel):
@@ -41,7 +41,7 @@ class ConfigurationStats(_Strict):
 
     def describe(self) -> str:
         """``mean ± std``, in the compact form the tables print."""
-        return f"{self.mean:.4g} ± {self.std:.2g}"
+        return f"{number(self.mean)} ± {number(self.std, 2)}"
 
 
 class Measurement(_Strict):
@@ -86,7 +86,7 @@ class Measurement(_Strict):
         )
 
     def describe_aggregate(self) -> str:
-        return f"{self.aggregate:.4g} ± {self.aggregate_std:.2g}"
+        return f"{number(self.aggregate)} ± {number(self.aggregate_std, 2)}"
 
 
 def ratio(measured: float | None, reference: float | None) -> float | None:
@@ -103,3 +103,8 @@ def describe(stats: ConfigurationStats | None) -> str:
 
 def describe_ratio(value: float | None) -> str:
     return f"{value:.3f}x" if value is not None else "-"
+
+
+def number(value: float, digits: int = 4) -> str:
+    """``digits`` significant digits, but whole numbers rather than exponents from 10**digits up."""
+    return f"{value:.0f}" if abs(value) >= 10 ** digits else f"{value:.{digits}g}"

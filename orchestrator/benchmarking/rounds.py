@@ -23,7 +23,7 @@ from orchestrator.core.interfaces import Evaluator
 from orchestrator.core.run_log import RunLog
 from orchestrator.core.scoring import Score
 
-from .measurement import Measurement
+from .measurement import Measurement, number
 from .solutions import SolutionUnderTest
 
 __all__ = ["job_evaluator", "measure_interleaved"]
@@ -73,7 +73,7 @@ def measure_interleaved(evaluator: Evaluator, solutions: Sequence[SolutionUnderT
             score = evaluator.evaluate(solutions[index].source, purpose=purpose)
             history.append(score)
             if progress is not None:
-                state = f"{score.aggregate(configurations):.4g}" if score.passes_correctness else "INCORRECT"
+                state = number(score.aggregate(configurations)) if score.passes_correctness else "INCORRECT"
                 progress(f"round {round_index + 1}/{rounds}: {solutions[index].label}: {state}")
     return [Measurement.from_scores(solution.label, solution.source, configurations, history)
             for solution, history in zip(solutions, scores)]

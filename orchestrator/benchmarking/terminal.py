@@ -6,7 +6,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .eval_job import EvalResult
-from .measurement import describe, describe_ratio
+from .measurement import describe, describe_ratio, number
 from .rebench import RebenchedVersion, RebenchResult
 
 __all__ = ["eval_table", "lineage_columns", "rebench_table"]
@@ -42,12 +42,12 @@ def rebench_table(result: RebenchResult) -> Table:
     for version in result.versions:
         best = " best" if version.version == result.best_version else ""
         table.add_section()
-        table.add_row(f"v{version.version}{best}", "aggregate", f"{version.recorded_aggregate:.4g}",
+        table.add_row(f"v{version.version}{best}", "aggregate", number(version.recorded_aggregate),
                       version.measured.describe_aggregate(), describe_ratio(version.aggregate_ratio),
                       _status(version.status))
         for name, value in version.ratios.items():
             recorded = version.recorded.get(name)
-            table.add_row("", escape(name), "-" if recorded is None else f"{recorded:.4g}",
+            table.add_row("", escape(name), "-" if recorded is None else number(recorded),
                           describe(version.measured.configurations.get(name)), describe_ratio(value), "")
     return table
 
