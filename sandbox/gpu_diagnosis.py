@@ -33,7 +33,6 @@ IN_SANDBOX = ("nvidia-smi -L; status=$?; "
               "python3 -c 'import torch; print(\"torch-cuda\", torch.version.cuda)' 2>/dev/null; exit $status")
 _LISTED = re.compile(r"^GPU (\d+): (.+?) \(UUID: (GPU-[0-9A-Fa-f-]+)\)\s*$", re.MULTILINE)
 _TORCH_CUDA = re.compile(r"^torch-cuda (\d+\.\d+)\s*$", re.MULTILINE)
-EXCLUSIVE_FIX = "sudo nvidia-smi -i N -c EXCLUSIVE_PROCESS on the runner's GPUs (and one job per GPU)"
 
 
 class HostGpu(BaseModel):
@@ -116,7 +115,8 @@ def compute_mode_check(gpus: list[HostGpu], selection: GpuSelection) -> DoctorCh
     modes = ", ".join(f"GPU {gpu.index}: {gpu.compute_mode}" for gpu in shared)
     return DoctorCheck(name="gpu compute mode", ok=True, warning=True,
                        detail=f"{modes}: other processes may share the GPU, and timing on a shared GPU is noise",
-                       fix=EXCLUSIVE_FIX)
+                       fix=f"as root: nvidia-smi -i {','.join(gpu.index for gpu in shared)} -c EXCLUSIVE_PROCESS "
+                           "(and one CI job per GPU: a concurrency group per runner)")
 
 
 def sandbox_gpu_check(output: str, exit_code: int, host_gpus: list[HostGpu] | None) -> DoctorCheck:
