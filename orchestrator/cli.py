@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="check Docker, the image, GPUs, the config and the LLM key")
     doctor.add_argument("config", type=Path, nargs="?")
+    doctor.add_argument("--no-llm", action="store_true",
+                        help="skip the LLM key check (CI jobs that only score, like avo eval, need no model)")
     doctor.set_defaults(func=_doctor)
 
     command_line.register(commands)
@@ -196,7 +198,8 @@ def _doctor(args: argparse.Namespace) -> int:
         else:
             policy = config.sandbox
             checks.append(DoctorCheck(name="config", ok=True, detail=f"{args.config} is valid"))
-            checks.append(_llm_key_check(config))
+            if not args.no_llm:
+                checks.append(_llm_key_check(config))
     checks.extend(diagnose(policy))
     table = Table(title="avo doctor")
     for column in ("check", "", "detail", "fix"):
