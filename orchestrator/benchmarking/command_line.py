@@ -104,7 +104,9 @@ def _reporting(kind: str, job: Callable[[argparse.Namespace], EvalResult | Reben
             raise
         console.print(eval_table(result) if isinstance(result, EvalResult) else rebench_table(result))
         style = "green" if result.exit_code == 0 else "bold red"
-        console.print(f"[{style}]{escape(result.summary)}[/]")
+        # One physical line whatever the width: the summary quotes the scorer's message, which may
+        # quote the candidate, and a wrapped line starting with "::" is a GitHub workflow command.
+        console.print(f"[{style}]{escape(result.summary)}[/]", soft_wrap=True)
         if args.json is not None:
             _write(args.json, result.model_dump_json(indent=1))
         if args.junit is not None:
