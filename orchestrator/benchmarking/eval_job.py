@@ -23,7 +23,7 @@ from orchestrator.errors import BenchmarkError
 from .measurement import ConfigurationStats, Measurement, ratio
 from .rounds import Progress, measure_interleaved
 from .solutions import SolutionUnderTest
-from .verdict import EXIT_CODES, JobEnvironment, Verdict
+from .verdict import EXIT_CODES, JobEnvironment, JobResult, Verdict
 
 __all__ = ["ConfigurationVerdict", "EvalResult", "run_eval"]
 
@@ -40,25 +40,14 @@ class ConfigurationVerdict(BaseModel):
     status: Literal["ok", "incorrect", "regressed", "slower"]
 
 
-class EvalResult(BaseModel):
-    """The stable JSON result of ``avo eval`` (``--json``); ``format`` changes only with its shape."""
+class EvalResult(JobResult):
+    """The result of ``avo eval`` (its ``--json`` document)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    format: Literal[1] = 1
     kind: Literal["avo-eval"] = "avo-eval"
-    project: str
-    config: str
-    environment: JobEnvironment
-    rounds: int
-    tolerance: float
     candidate: Measurement
     baseline: Measurement | None
     configurations: list[ConfigurationVerdict]
     aggregate_ratio: float | None
-    verdict: Verdict
-    exit_code: int
-    summary: str
 
 
 def run_eval(config: EvolutionConfig, evaluator: Evaluator, candidate: SolutionUnderTest,

@@ -23,7 +23,7 @@ from orchestrator.core.types import Lineage
 from .measurement import Measurement, ratio
 from .rounds import Progress, measure_interleaved
 from .solutions import SolutionUnderTest
-from .verdict import EXIT_CODES, JobEnvironment, Verdict
+from .verdict import EXIT_CODES, JobEnvironment, JobResult, Verdict
 
 __all__ = ["RebenchResult", "RebenchedVersion", "VersionStatus", "run_rebench"]
 
@@ -49,23 +49,12 @@ class RebenchedVersion(BaseModel):
         return self.status != "reproduces"
 
 
-class RebenchResult(BaseModel):
-    """The stable JSON result of ``avo rebench``, also the record stored beside the lineage."""
+class RebenchResult(JobResult):
+    """The result of ``avo rebench`` (its ``--json`` document), also the record stored beside the lineage."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    format: Literal[1] = 1
     kind: Literal["avo-rebench"] = "avo-rebench"
-    project: str
-    config: str
-    environment: JobEnvironment
-    rounds: int
-    tolerance: float
     best_version: int
     versions: list[RebenchedVersion]
-    verdict: Verdict
-    exit_code: int
-    summary: str
 
 
 def run_rebench(config: EvolutionConfig, evaluator: Evaluator, lineage: Lineage,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.config import EvolutionConfig
 
-__all__ = ["EXIT_CODES", "EXIT_ERROR", "JobEnvironment", "JobError", "Verdict"]
+__all__ = ["EXIT_CODES", "EXIT_ERROR", "JobEnvironment", "JobError", "JobResult", "Verdict"]
 
 Verdict = Literal["ok", "incorrect", "regressed"]
 EXIT_CODES: dict[Verdict, int] = {"ok": 0, "incorrect": 1, "regressed": 3}
@@ -52,4 +52,20 @@ class JobError(BaseModel):
     kind: Literal["avo-eval", "avo-rebench"]
     verdict: Literal["error"] = "error"
     exit_code: Literal[2] = EXIT_ERROR
+    summary: str
+
+
+class JobResult(BaseModel):
+    """What every job's stable JSON result (``--json``) holds; ``format`` changes only with its shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal[1] = 1
+    project: str
+    config: str
+    environment: JobEnvironment
+    rounds: int
+    tolerance: float
+    verdict: Verdict
+    exit_code: int
     summary: str

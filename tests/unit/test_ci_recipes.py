@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,20 +42,17 @@ def gitlab_schema(path: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_the_github_workflow_passes_actionlint(tmp_path: Path) -> None:
-    done = actionlint(WORKFLOW)
+@pytest.mark.parametrize("lint, recipe, breakage", [
+    (actionlint, WORKFLOW, ("timeout-minutes: 60", "timeout-minutes: an hour")),
+    (gitlab_schema, GITLAB, ("when: manual", "when: on_review")),
+], ids=["github-actionlint", "gitlab-schema"])
+def test_the_recipes_pass_their_linters(lint: Callable[[Path], subprocess.CompletedProcess[str]], recipe: Path,
+                                        breakage: tuple[str, str], tmp_path: Path) -> None:
+    done = lint(recipe)
     assert done.returncode == 0, done.stdout + done.stderr
-    broken = tmp_path / "broken.yml"
-    broken.write_text(WORKFLOW.read_text().replace("timeout-minutes: 60", "timeout-minutes: an hour"))
-    assert actionlint(broken).returncode != 0
-
-
-def test_the_gitlab_file_passes_gitlabs_schema(tmp_path: Path) -> None:
-    done = gitlab_schema(GITLAB)
-    assert done.returncode == 0, done.stdout + done.stderr
-    broken = tmp_path / "broken.yml"
-    broken.write_text(GITLAB.read_text().replace("when: manual", "when: on_review"))
-    assert gitlab_schema(broken).returncode != 0
+    broken = tmp_path / recipe.name
+    broken.write_text(recipe.read_text().replace(*breakage))
+    assert lint(broken).returncode != 0, "the linter accepts a broken copy: it checks nothing"
 
 
 def test_the_github_job_is_gated_timed_out_serialised_and_keeps_its_artifacts() -> None:
