@@ -107,14 +107,11 @@ def _failure_reason(result: ExecResult, policy: SandboxPolicy) -> str:
 class SandboxEvaluator:
     """``core.interfaces.Evaluator`` backed by fresh sandbox containers (purpose ``score``)."""
 
-    def __init__(self, config: EvolutionConfig, run_id: str, run_log: RunLog, *,
-                 scratch_dir: Path | None = None) -> None:
-        """``scratch_dir`` (default ``<workspace>/scoring``) is emptied before every call: a job
-        scoring beside a live run (``avo eval``, ``avo rebench``) passes its own."""
+    def __init__(self, config: EvolutionConfig, run_id: str, run_log: RunLog) -> None:
         self._config = config
         self._run_log = run_log
         self._policy = scoring_policy(config)
-        self._scratch = (scratch_dir or config.workspace_dir / "scoring").resolve()
+        self._scratch = (config.workspace_dir / "scoring").resolve()
         self._scratch.mkdir(parents=True, exist_ok=True)
         self._sandbox = Sandbox(self._policy, workspace=self._scratch, run_id=run_id, purpose="score")
         self._lock = threading.Lock()

@@ -14,8 +14,8 @@ from .eval_job import ConfigurationVerdict, EvalResult, run_eval
 from .measurement import ConfigurationStats, Measurement
 from .rebench import RebenchedVersion, RebenchResult, run_rebench
 from .rounds import job_evaluator, measure_interleaved
-from .solutions import SolutionUnderTest, load_lineage, read_file, read_version, select_versions
-from .verdict import EXIT_CODES, EXIT_ERROR, JobEnvironment, JobError
+from .solutions import SolutionUnderTest, load_lineage, read_file, read_version, resolve, select_versions
+from .verdict import EXIT_CODES, EXIT_ERROR, JobEnvironment, JobError, JobResult
 
 __all__ = [
     "ConfigurationStats",
@@ -25,6 +25,7 @@ __all__ = [
     "EvalResult",
     "JobEnvironment",
     "JobError",
+    "JobResult",
     "Measurement",
     "RebenchResult",
     "RebenchedVersion",
@@ -34,6 +35,7 @@ __all__ = [
     "measure_interleaved",
     "read_file",
     "read_version",
+    "resolve",
     "run_eval",
     "run_rebench",
     "select_versions",

@@ -26,7 +26,7 @@ from . import ci_output, rebench_store
 from .eval_job import EvalResult, run_eval
 from .rebench import RebenchResult, run_rebench
 from .rounds import job_evaluator
-from .solutions import SolutionUnderTest, is_version_spec, load_lineage, read_file, read_version, select_versions
+from .solutions import load_lineage, read_file, read_version, resolve, select_versions
 from .terminal import eval_table, rebench_table
 from .verdict import JobError
 
@@ -119,20 +119,8 @@ def _reporting(kind: str, job: Callable[[argparse.Namespace], EvalResult | Reben
 
 def _eval(args: argparse.Namespace) -> EvalResult:
     config = _load(args)
-    lineage = None
-
-    def resolve(spec: str | None, path: Path | None) -> SolutionUnderTest:
-        nonlocal lineage
-        if path is not None:
-            return read_file(path)
-        assert spec is not None
-        if not is_version_spec(spec):
-            return read_file(Path(spec))
-        lineage = lineage or load_lineage(config)
-        return read_version(spec, lineage)
-
-    candidate = resolve(args.version, args.file)
-    baseline = resolve(args.baseline, None) if args.baseline else None
+    candidate = read_file(args.file) if args.file else read_version(args.version, load_lineage(config))
+    baseline = resolve(args.baseline, config) if args.baseline else None
     with job_evaluator(config, "eval") as evaluator:
         return run_eval(config, evaluator, candidate, baseline, rounds=args.rounds, tolerance=args.tolerance,
                         config_path=str(args.config), progress=_progress)

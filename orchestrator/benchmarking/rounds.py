@@ -5,8 +5,10 @@ minutes, so measuring the baseline after the candidate would fold that drift int
 their ratio. Each round scores every solution once, in an order rotated every
 round (A B, B A, A B, ...), so drift lands on both sides alike.
 
-Why a private scratch folder: the evaluator empties its scratch before every call,
-and a job may run beside a live ``avo run`` on the same workspace.
+Why a private workspace: a job may run beside a live ``avo run`` of the same config,
+and the evaluator owns what it keeps in its workspace (the scoring folder it empties
+before every call, the scorer's staged copy); a CI checkout has no workspace at all.
+The lineage is read from the real workspace, never scored in it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ Progress = Callable[[str], None]
 
 @contextmanager
 def job_evaluator(config: EvolutionConfig, job: str) -> Iterator[Evaluator]:
-    """A :class:`SandboxEvaluator` with its own scratch folder and run log, removed afterwards.
+    """A :class:`SandboxEvaluator` whose workspace is a temporary folder, removed afterwards.
 
     Its containers carry the run label ``<job>-<random>``, so ``avo gc --run`` can
     sweep a killed job's leftovers without touching a live run's.
@@ -42,10 +44,10 @@ def job_evaluator(config: EvolutionConfig, job: str) -> Iterator[Evaluator]:
 
     folder = Path(tempfile.mkdtemp(prefix=f"avo-{job}-"))
     run_id = f"{job}-{secrets.token_hex(4)}"
+    private = config.model_copy(update={"workspace_dir": folder})
     evaluator = None
     try:
-        evaluator = SandboxEvaluator(config, run_id, RunLog(folder / "events.jsonl", run_id),
-                                     scratch_dir=folder / "scoring")
+        evaluator = SandboxEvaluator(private, run_id, RunLog(private.run_log_path, run_id))
         yield evaluator
     finally:
         if evaluator is not None:

@@ -18,7 +18,8 @@ from orchestrator.core.types import Lineage, Solution
 from orchestrator.errors import BenchmarkError
 from orchestrator.persistence.store import open_store
 
-__all__ = ["SolutionUnderTest", "is_version_spec", "load_lineage", "read_file", "read_version", "select_versions"]
+__all__ = ["SolutionUnderTest", "is_version_spec", "load_lineage", "read_file", "read_version", "resolve",
+           "select_versions"]
 
 _VERSION = re.compile(r"^v(\d+)$")
 _RANGE = re.compile(r"^v(\d+)\.\.v(\d+)$")
@@ -70,6 +71,11 @@ def read_version(spec: str, lineage: Lineage) -> SolutionUnderTest:
             raise BenchmarkError(f"{spec!r} is not a version: use vN (e.g. v3) or best")
         solution = _at(lineage, int(match[1]))
     return _under_test(solution)
+
+
+def resolve(spec: str, config: EvolutionConfig) -> SolutionUnderTest:
+    """``vN`` or ``best`` of the config's lineage, or else a file path (``--baseline``)."""
+    return read_version(spec, load_lineage(config)) if is_version_spec(spec) else read_file(Path(spec))
 
 
 def select_versions(spec: str, lineage: Lineage) -> list[SolutionUnderTest]:
