@@ -20,7 +20,7 @@ from orchestrator.config import EvolutionConfig
 from orchestrator.core.interfaces import Evaluator
 from orchestrator.errors import BenchmarkError
 
-from .measurement import ConfigurationStats, Measurement, ratio
+from .measurement import ConfigurationStats, Measurement, describe_ratio, ratio
 from .rounds import Progress, measure_interleaved
 from .solutions import SolutionUnderTest
 from .verdict import EXIT_CODES, JobEnvironment, JobResult, Verdict
@@ -101,9 +101,9 @@ def _summary(verdict: Verdict, cand: Measurement, base: Measurement | None, aggr
     if base is None or aggregate_ratio is None:
         return (f"{cand.label} is correct; aggregate {cand.describe_aggregate()} over {cand.rounds} round(s) "
                 "(no baseline: speed not judged)")
-    slower = ", ".join(f"{row.name} {row.ratio:.3f}x" for row in rows
+    slower = ", ".join(f"{row.name} {describe_ratio(row.ratio)}" for row in rows
                        if row.status in ("regressed", "slower") and row.ratio is not None)
-    judged = (f"{aggregate_ratio:.3f}x the aggregate of the baseline ({base.label}), "
+    judged = (f"{describe_ratio(aggregate_ratio)} the aggregate of the baseline ({base.label}), "
               f"{'beyond' if verdict == 'regressed' else 'within'} the {tolerance:.0%} tolerance")
     if verdict == "regressed":
         return f"{cand.label} regressed: {judged}; slower: {slower}"

@@ -102,7 +102,11 @@ def describe(stats: ConfigurationStats | None) -> str:
 
 
 def describe_ratio(value: float | None) -> str:
-    return f"{value:.3f}x" if value is not None else "-"
+    """``0.976x``, ``1.00x``, ``23.4x``, ``0.000354x``: three significant digits, trailing zeros kept,
+    so ratios near 1 line up and tiny ones stay readable."""
+    if value is None:
+        return "-"
+    return f"{value:.0f}x" if abs(value) >= 1000 else f"{value:#.3g}".rstrip(".") + "x"
 
 
 def number(value: float, digits: int = 4) -> str:

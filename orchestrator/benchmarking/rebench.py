@@ -20,7 +20,7 @@ from orchestrator.config import EvolutionConfig
 from orchestrator.core.interfaces import Evaluator
 from orchestrator.core.types import Lineage
 
-from .measurement import Measurement, ratio
+from .measurement import Measurement, describe_ratio, ratio
 from .rounds import Progress, measure_interleaved
 from .solutions import SolutionUnderTest
 from .verdict import EXIT_CODES, JobEnvironment, JobResult, Verdict
@@ -117,4 +117,4 @@ def _describe(version: RebenchedVersion) -> str:
         return f"incorrect: {first[0] if first else 'failed correctness'}"
     if version.aggregate_ratio is None:
         return "no aggregate to compare"
-    return f"{version.aggregate_ratio:.3f}x recorded" + (" (reproduces)" if version.status == "reproduces" else "")
+    return f"{describe_ratio(version.aggregate_ratio)} recorded" + (" (reproduces)" if version.status == "reproduces" else "")

@@ -61,6 +61,7 @@ class JobResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format: Literal[1] = 1
+    kind: Literal["avo-eval", "avo-rebench"]
     project: str
     config: str
     environment: JobEnvironment
