@@ -33,11 +33,14 @@ _HEADINGS = {"ok": "passed", "incorrect": "FAILED: incorrect", "regressed": "FAI
 
 @dataclass(frozen=True)
 class JUnitCase:
+    """One test case: ``failure`` when the verdict failed it, ``error`` when the job could not judge."""
+
     name: str
     classname: str
     output: str
     failure: str | None = None
     failure_type: str = ""
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,9 @@ def write_junit(path: Path, suites: list[JUnitSuite]) -> None:
                                failures=str(sum(c.failure is not None for s in suites for c in s.cases)))
     for suite in suites:
         failures = sum(case.failure is not None for case in suite.cases)
+        errors = sum(case.error is not None for case in suite.cases)
         node = ElementTree.SubElement(root, "testsuite", name=suite.name, tests=str(len(suite.cases)),
-                                      failures=str(failures), errors="0", skipped="0",
+                                      failures=str(failures), errors=str(errors), skipped="0",
                                       timestamp=suite.timestamp, hostname=suite.hostname)
         if suite.properties:
             properties = ElementTree.SubElement(node, "properties")
@@ -101,6 +105,8 @@ def write_junit(path: Path, suites: list[JUnitSuite]) -> None:
             if case.failure is not None:
                 failure = ElementTree.SubElement(element, "failure", message=case.failure, type=case.failure_type)
                 failure.text = case.failure
+            if case.error is not None:
+                ElementTree.SubElement(element, "error", message=case.error, type="error").text = case.error
             ElementTree.SubElement(element, "system-out").text = case.output
     path.parent.mkdir(parents=True, exist_ok=True)
     ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
@@ -151,11 +157,15 @@ def append_step_summary(text: str) -> Path | None:
     return path
 
 
-def job_error(name: str, summary: str, out: TextIO) -> None:
-    """A job that could not judge: the step summary and an ``::error`` annotation say why."""
+def job_error(name: str, summary: str, out: TextIO, *, junit: Path | None = None) -> None:
+    """A job that could not judge: the step summary, an ``::error`` annotation and (with ``junit``)
+    a JUnit file whose one case is in error say why, so the CI page shows the reason."""
     append_step_summary(f"### {name}: ERROR\n\n{_cell(summary)}\n")
     if _on_github_actions():
         emit(out, "error", f"{name}: error", summary)
+    if junit is not None:
+        write_junit(junit, [JUnitSuite(name, [JUnitCase(name=name, classname=name.replace(" ", "."), output="",
+                                                        error=summary)])])
 
 
 def annotations(result: EvalResult | RebenchResult, out: TextIO, *, file: str | None = None) -> None:

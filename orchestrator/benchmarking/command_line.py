@@ -100,7 +100,7 @@ def _reporting(kind: str, job: Callable[[argparse.Namespace], EvalResult | Reben
             summary = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if args.json is not None:
                 _write(args.json, JobError(kind=kind, summary=summary).model_dump_json(indent=1))
-            ci_output.job_error(kind.replace("-", " "), summary, sys.stdout)
+            ci_output.job_error(kind.replace("-", " "), summary, sys.stdout, junit=args.junit)
             raise
         console.print(eval_table(result) if isinstance(result, EvalResult) else rebench_table(result))
         style = "green" if result.exit_code == 0 else "bold red"

@@ -96,9 +96,12 @@ def test_eval_of_files_from_a_checkout_without_a_workspace(checkout: Path) -> No
     assert len(cases) == CONFIGURATIONS and not any(case.is_passed for case in cases)
     assert "### avo eval: sorting-ci: FAILED: incorrect" in summary.read_text()
 
-    missing = avo("eval", checkout / "avo.yaml", "--version", "best", "--json", out / "error.json", env=github)
+    missing = avo("eval", checkout / "avo.yaml", "--version", "best", "--json", out / "error.json",
+                  "--junit", out / "error.xml", env=github)
     assert missing.returncode == 2 and "no lineage in" in missing.stderr
     assert json.loads((out / "error.json").read_text())["verdict"] == "error"
+    (case,) = list(next(iter(junitparser.JUnitXml.fromfile(str(out / "error.xml")))))
+    assert isinstance(case.result[0], junitparser.Error)
     assert "::error title=avo eval%3A error::no lineage in" in missing.stdout
 
 

@@ -198,3 +198,16 @@ def test_rebench_records_are_kept_beside_the_lineage_and_matched_by_commit(make_
     restarted = lineage_of(1.0, 2.5)
     restarted.solutions[1] = restarted.solutions[1].model_copy(update={"commit": "another"})
     assert set(rebench_store.latest_by_version(config, restarted)) == {0}
+
+
+def test_a_job_that_cannot_judge_still_explains_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    summary, junit = tmp_path / "summary.md", tmp_path / "junit.xml"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    out = io.StringIO()
+    ci_output.job_error("avo eval", "image avo-sandbox:gpu is missing: make image-gpu", out, junit=junit)
+    assert out.getvalue() == "::error title=avo eval%3A error::image avo-sandbox:gpu is missing: make image-gpu\n"
+    assert "### avo eval: ERROR" in summary.read_text()
+    (suite,) = junitparser.JUnitXml.fromfile(str(junit))
+    (case,) = list(suite)
+    assert isinstance(case.result[0], junitparser.Error) and "make image-gpu" in case.result[0].message
