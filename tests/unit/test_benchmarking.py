@@ -211,3 +211,19 @@ def test_a_job_that_cannot_judge_still_explains_itself(tmp_path: Path, monkeypat
     (suite,) = junitparser.JUnitXml.fromfile(str(junit))
     (case,) = list(suite)
     assert isinstance(case.result[0], junitparser.Error) and "make image-gpu" in case.result[0].message
+
+
+def test_the_json_results_keep_their_documented_shape(make_config: MakeConfig) -> None:
+    """Other CI systems parse --json: a change of these keys needs a new ``format``."""
+    common = ["format", "kind", "project", "config", "environment", "rounds", "tolerance", "verdict", "exit_code",
+              "summary"]
+    result = json.loads(evaluate(make_config(), solution(1.0, "c"), solution(1.0, "b")).model_dump_json())
+    assert list(result) == [*common, "candidate", "baseline", "configurations", "aggregate_ratio"]
+    assert (result["format"], result["kind"]) == (1, "avo-eval")
+    assert list(result["candidate"]) == ["label", "source_sha256", "rounds", "passes", "message", "configurations",
+                                         "failed_configurations", "aggregate", "round_aggregates", "aggregate_std"]
+    assert list(result["configurations"][0]) == ["name", "candidate", "baseline", "ratio", "status"]
+    record = json.loads(rebench(make_config(), lineage_of(1.0)).model_dump_json())
+    assert list(record) == [*common, "best_version", "versions"]
+    assert list(record["versions"][0]) == ["version", "commit", "recorded", "recorded_aggregate", "measured", "ratios",
+                                           "aggregate_ratio", "status"]
