@@ -75,7 +75,7 @@ def driver_supports(driver_version: str, cuda_version: str) -> bool:
     return needed is None or int(driver_version.split(".")[0]) >= needed
 
 
-def selected(gpus: list[HostGpu], selection: GpuSelection) -> list[HostGpu]:
+def _selected(gpus: list[HostGpu], selection: GpuSelection) -> list[HostGpu]:
     """The host GPUs a policy's selection names (by index or UUID, or the first ``count``)."""
     if selection.mode == "all":
         return gpus
@@ -102,7 +102,7 @@ def driver_check(gpus: list[HostGpu] | None, problem: str, requested: bool) -> D
 
 def compute_mode_check(gpus: list[HostGpu], selection: GpuSelection) -> DoctorCheck:
     """Warn when a GPU the sandbox will time on can be shared: other processes make timings noise."""
-    chosen = selected(gpus, selection)
+    chosen = _selected(gpus, selection)
     if not chosen:
         return DoctorCheck(name="gpu compute mode", ok=False,
                            detail=f"the policy's GPUs ({', '.join(selection.device_ids) or selection.mode}) are "
