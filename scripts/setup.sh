@@ -58,4 +58,5 @@ docker info --format '{{json .Runtimes}}' | grep -q runsc || { echo "dockerd did
 # torch only for the attention scorer's tests and benchmark.
 python3 -m pip install -q -e '.[dev,gpu]'
 scripts/setup-ci-recipes.sh
+scripts/setup-report.sh   # Chromium for the report's browser tests
 make image
