@@ -58,3 +58,4 @@ docker info --format '{{json .Runtimes}}' | grep -q runsc || { echo "dockerd did
 # torch only for the attention scorer's tests and benchmark.
 python3 -m pip install -q -e '.[dev,gpu]'
 make image
+scripts/setup-slurm.sh   # a single-node Slurm cluster (2 fake GPUs) for the slurm backend's tests

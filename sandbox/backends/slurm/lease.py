@@ -200,8 +200,17 @@ class RunAllocation:
         return max(0, int(allocation.end_time - time.time())) if allocation.end_time else None
 
 
-_LEASES: dict[str, tuple[RunAllocation, int]] = {}
-_LOCK = threading.Lock()
+class _Shared:
+    """One run's entry in the registry: its lease once acquired, and how many sandboxes use it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # held while acquiring, by this run only
+        self.lease: RunAllocation | None = None
+        self.users = 0
+
+
+_LEASES: dict[str, _Shared] = {}
+_LOCK = threading.Lock()  # guards _LEASES only: never held while waiting in the queue
 
 
 def _key(run_id: str, policy: SandboxPolicy) -> str:
@@ -213,22 +222,32 @@ def open_run_allocation(run_id: str, policy: SandboxPolicy, on_event: EventSink 
     the queue for it) and shared with the others."""
     key = _key(run_id, policy)
     with _LOCK:
-        if key in _LEASES:
-            lease, count = _LEASES[key]
-            _LEASES[key] = (lease, count + 1)
-            return lease
-        lease = RunAllocation(run_id, policy, on_event)
-        _LEASES[key] = (lease, 1)
-        return lease
+        shared = _LEASES.setdefault(key, _Shared())
+        shared.users += 1
+    try:
+        with shared.lock:
+            if shared.lease is None:
+                shared.lease = RunAllocation(run_id, policy, on_event)
+            return shared.lease
+    except BaseException:
+        _leave(key, shared)
+        raise
 
 
 def close_run_allocation(lease: RunAllocation, policy: SandboxPolicy) -> None:
     """Give one sandbox's share back; the last one releases the allocation."""
     key = _key(lease.run_id, policy)
+    shared = _LEASES.get(key)
+    if shared is None or _leave(key, shared):
+        lease.close()
+
+
+def _leave(key: str, shared: _Shared) -> bool:
+    """One user fewer; True when it was the last (the entry is then gone)."""
     with _LOCK:
-        _, count = _LEASES.get(key, (lease, 1))
-        if count > 1:
-            _LEASES[key] = (lease, count - 1)
-            return
-        _LEASES.pop(key, None)
-    lease.close()
+        shared.users -= 1
+        if shared.users > 0:
+            return False
+        if _LEASES.get(key) is shared:
+            del _LEASES[key]
+        return True
