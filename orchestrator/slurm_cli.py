@@ -107,11 +107,12 @@ def _job_state(job: QueuedJob) -> str:
 
 
 def _status(run: RunRecord) -> str:
+    batch = f" (in batch job {run.enclosing_job})" if run.enclosing_job is not None else ""
     if run.ended is not None:
-        return f"ended {_when(run.ended)}"
-    if run.enclosing_job is not None:
-        return f"in batch job {run.enclosing_job}"
-    return "running" if owner_alive({LABEL_HOST: run.host, LABEL_PID: str(run.pid)}) else "orchestrator dead"
+        return f"ended {_when(run.ended)}{batch}"
+    if run.enclosing_job is not None or owner_alive({LABEL_HOST: run.host, LABEL_PID: str(run.pid)}):
+        return f"running{batch}"
+    return "orchestrator dead"
 
 
 def _when(stamp: float) -> str:
