@@ -85,6 +85,26 @@ def test_a_login_secret_never_reaches_the_container(sandboxes: tuple[Sandbox, Sa
     assert "SLURM_" not in result.stdout  # the step's own variables stay outside too
 
 
+def test_a_login_secret_never_reaches_the_node(slurm_policy: SandboxPolicy, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steps get PATH, HOME, LANG, PYTHONPATH and Slurm's own variables, nothing else of the login node."""
+    from sandbox.backends.base import call_labels
+    from sandbox.backends.slurm import SlurmBackend
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-login-node-secret")
+    (tmp_path / "w").mkdir()
+    backend = SlurmBackend(slurm_policy, tmp_path / "w", call_labels("test-step-env", "default", "test"))
+    try:
+        names = backend.step_env_names
+    finally:
+        backend.close()
+    assert "PYTHONPATH" in names and "SLURM_JOB_ID" in names
+    assert "OPENAI_API_KEY" not in names
+    assert {n for n in names if not n.startswith(("SLURM_", "SLURMD_"))} <= {"PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR",
+                                                                   "CUDA_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL",
+                                                                   "ROCR_VISIBLE_DEVICES", "ZE_AFFINITY_MASK"}, names
+
+
 def test_no_container_outlives_its_call(sandboxes: tuple[Sandbox, Sandbox], docker_available: docker.DockerClient) -> None:
     on_slurm, _ = sandboxes
     on_slurm.exec("true")

@@ -54,6 +54,7 @@ class SlurmBackend:
         self._policy = policy
         self.node_gpus: list[str] = []
         self.node = ""
+        self.step_env_names: list[str] = []  # what a step on the node was given, for the record
         try:
             self._check_node()
             if on_event is not None:
@@ -127,7 +128,7 @@ class SlurmBackend:
         finally:
             for path in files:
                 path.unlink(missing_ok=True)
-        self.node, self.node_gpus = reply.node, reply.gpus
+        self.node, self.node_gpus, self.step_env_names = reply.node, reply.gpus, reply.env_names
         if reply.missing:
             raise SlurmError(f"node {reply.node} does not see {', '.join(reply.missing)} written on this "
                              f"node: {SHARED_FS_FIX}")

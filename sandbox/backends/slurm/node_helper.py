@@ -96,7 +96,8 @@ def serve_probe(raw: bytes, env: Mapping[str, str]) -> Reply:
         present = image_present(client, request.image)
     finally:
         client.close()
-    return Reply(node=_node(), gpus=gpus, gpu_source=source, missing=missing, image_present=present)
+    return Reply(node=_node(), gpus=gpus, gpu_source=source, missing=missing, image_present=present,
+                 env_names=sorted(env))
 
 
 def serve_sweep(raw: bytes, env: Mapping[str, str]) -> Reply:

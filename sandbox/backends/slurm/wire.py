@@ -57,6 +57,7 @@ class Reply(_Message):
     result: ExecResult | None = None
     missing: list[str] = Field(default_factory=list)  # probe: nonce files not seen on the node
     image_present: bool | None = None
+    env_names: list[str] = Field(default_factory=list)  # probe: the variables the step was given (names only)
     removed: int = 0
     plan: dict[str, Any] | None = None  # plan: the container options that decide devices and identity
     error_type: str | None = None
