@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +22,9 @@ class _Record(BaseModel):
         temporary = path.with_name(path.name + ".tmp")
         temporary.write_text(self.model_dump_json(indent=1), encoding="utf-8")
         temporary.replace(path)
+
+
+R = TypeVar("R", bound=_Record)
 
 
 class RunRecord(_Record):
@@ -75,20 +80,19 @@ class BatchRecord(_Record):
 
 def load_runs(state_dir: Path) -> list[RunRecord]:
     """Every run recorded in ``state_dir``, oldest first (unreadable files are skipped)."""
-    records = []
-    for path in (state_dir / "runs").glob("*/run.json"):
-        try:
-            records.append(RunRecord.model_validate_json(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            continue
-    return sorted(records, key=lambda r: r.started)
+    return sorted(_load(RunRecord, (state_dir / "runs").glob("*/run.json")), key=lambda r: r.started)
 
 
 def load_batches(state_dir: Path) -> list[BatchRecord]:
+    """Every batch run submitted with ``state_dir``, oldest first."""
+    return sorted(_load(BatchRecord, (state_dir / "batch").glob("*.json")), key=lambda r: r.submitted)
+
+
+def _load(model: type[R], paths: Iterable[Path]) -> list[R]:
     records = []
-    for path in (state_dir / "batch").glob("*.json"):
+    for path in paths:
         try:
-            records.append(BatchRecord.model_validate_json(path.read_text(encoding="utf-8")))
+            records.append(model.model_validate_json(path.read_text(encoding="utf-8")))
         except (OSError, ValueError):
             continue
-    return sorted(records, key=lambda r: r.submitted)
+    return records
