@@ -65,7 +65,8 @@ if [ "$(cat /etc/slurm/gres.conf 2>/dev/null)" != "$gres" ]; then
     changed=yes
 fi
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A daemon is alive when its pid file names a process of that name (a stale file's pid may be reused).
+alive() { [ -f "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "$(basename "$1" .pid)" ]; }
 
 # munge: the key comes with the package on Debian; make one if it is missing.
 if [ ! -s /etc/munge/munge.key ]; then
