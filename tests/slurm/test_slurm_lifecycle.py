@@ -133,3 +133,35 @@ def test_squeue_records_of_newer_slurm_parse_too() -> None:
                                  "end_time": {"set": True, "number": 0}, "start_time": {"set": False, "number": 5},
                                  "nodes": ""})
     assert old == new and old.live and not old.running and old.describe() == "job 7 PENDING (Resources)"
+
+
+def test_a_cancelled_step_leaves_no_container(slurm_policy: SandboxPolicy, tmp_path: Path,
+                                              docker_available: docker.DockerClient) -> None:
+    """`scancel` of a call's step ends the docker client, not the container dockerd runs: the
+    helper and the backend remove it, and the call fails with one clear error."""
+    import threading
+
+    from sandbox import SlurmError
+
+    run_id = f"test-scancel-step-{os.getpid()}"
+    with Sandbox(slurm_policy, tmp_path / "work", run_id=run_id) as sandbox:
+        outcome: list[BaseException | object] = []
+
+        def call() -> None:
+            try:
+                outcome.append(sandbox.exec("sleep 300"))
+            except BaseException as exc:  # noqa: BLE001 - the test inspects it
+                outcome.append(exc)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        wait_for_container(docker_available, run_id)
+        job = sandbox._backend.job_id  # type: ignore[union-attr]
+        steps = subprocess.run(["squeue", "--steps", "-h", "-o", "%i %j", "-j", str(job)],
+                               capture_output=True, text=True, check=True).stdout.split("\n")
+        [step] = [line.split()[0] for line in steps if line.endswith(" avo-call")]
+        subprocess.run(["scancel", step], check=True)
+        caller.join(timeout=60)
+        assert isinstance(outcome[0], SlurmError), outcome
+        assert docker_available.containers.list(all=True, filters={"label": [f"avo.run={run_id}"]}) == []
+        assert sandbox.exec("echo still usable").stdout == "still usable\n"
