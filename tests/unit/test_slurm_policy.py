@@ -51,3 +51,18 @@ def test_an_owner_comment_round_trips_and_others_are_not_ours() -> None:
     host, pid, run = parse_owner(owner_comment("run-1:x"))  # type: ignore[misc]
     assert run == "run-1:x" and pid > 0 and host
     assert parse_owner("someone else's job") is None
+
+
+def test_the_live_view_shows_a_run_waiting_in_the_queue() -> None:
+    from rich.console import Console
+
+    from orchestrator.run_view import _State
+
+    state = _State()
+    state.apply({"kind": "slurm_queue", "job_id": 7, "state": "PENDING", "reason": "Resources", "node": ""})
+    console = Console(width=120, record=True)
+    console.print(state.render())
+    assert "slurm job 7: PENDING (Resources)" in console.export_text()
+    state.apply({"kind": "slurm_allocation", "job_id": 7, "state": "RUNNING", "node": "gpu07"})
+    console.print(state.render())
+    assert "slurm job 7: running on gpu07" in console.export_text()

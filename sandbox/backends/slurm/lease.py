@@ -104,12 +104,12 @@ class RunAllocation:
         with self._changed:
             held = [a for a in [self._current, *self._retired] if a is not None]
             self._current, self._retired = None, []
+        if self._heartbeat is not None:
+            self._heartbeat.stop()  # first, so no beat recreates a released allocation's file
         for allocation in held:
             allocation.release()
             if allocation.owned:
                 self._emit("slurm_release", {"job_id": allocation.job_id})
-        if self._heartbeat is not None:
-            self._heartbeat.stop()
         self._record.finish()
 
     # -- acquiring and keeping ----------------------------------------------------------------
@@ -191,9 +191,9 @@ class RunAllocation:
             self._emit("slurm_release", {"job_id": allocation.job_id})
 
     def _drop(self, allocation: Allocation) -> None:
-        allocation.release()
         if self._heartbeat is not None and allocation.heartbeat is not None:
-            self._heartbeat.discard(allocation.heartbeat)
+            self._heartbeat.discard(allocation.heartbeat)  # first, so no beat recreates the file
+        allocation.release()
 
     @staticmethod
     def _time_left(allocation: Allocation) -> int | None:
