@@ -60,3 +60,4 @@ python3 -m pip install -q -e '.[dev,gpu]'
 scripts/setup-ci-recipes.sh
 scripts/setup-report.sh   # Chromium for the report's browser tests
 make image
+scripts/setup-slurm.sh   # a single-node Slurm cluster (2 fake GPUs) for the slurm backend's tests
