@@ -3,16 +3,21 @@
 ``avo``'s CLI calls :func:`register` with its subparsers; each subcommand sets
 ``func(args) -> int``. A fault prints one line naming its fix (never a
 traceback) and exits 125, the status ``docker run`` uses for its own errors,
-so it cannot be confused with the command's exit code.
+so it cannot be confused with the command's exit code. SIGTERM or Ctrl-C during
+``sandbox exec`` removes the call's container, then exits 128 + the signal.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -75,7 +80,8 @@ def _exec(args: argparse.Namespace) -> int:
     options = {"timeout_s": args.timeout, "memory": args.memory, "network": args.network,
                "gpus": args.gpus, "image": args.image, "backend": args.backend}
     policy = SandboxPolicy(**{key: value for key, value in options.items() if value is not None})
-    result = exec_once(command, policy, args.workspace, purpose="cli")
+    with _unwind_on_termination():
+        result = exec_once(command, policy, args.workspace, purpose="cli")
     sys.stdout.write(result.stdout)
     sys.stdout.flush()
     sys.stderr.write(result.stderr)
@@ -84,6 +90,30 @@ def _exec(args: argparse.Namespace) -> int:
     elif result.oom_killed:
         print(f"avo: killed: out of memory (limit {policy.memory})", file=sys.stderr)
     return result.exit_code
+
+
+@contextmanager
+def _unwind_on_termination() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into ``SystemExit(128 + signal)`` raised in the main thread, so the
+    call's ``finally`` removes its container: Python's default SIGTERM action ends the process on
+    the spot and leaves the container behind. Further signals are ignored during that clean-up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handled = (signal.SIGTERM, signal.SIGINT)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        for each in handled:
+            signal.signal(each, signal.SIG_IGN)
+        print(f"avo: {signal.Signals(signum).name}: removing the sandbox container", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in handled}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _gc(args: argparse.Namespace) -> int:

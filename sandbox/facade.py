@@ -39,12 +39,14 @@ class Sandbox:
              timeout_s: float | None = None) -> ExecResult:
         """Run ``command`` (argv list, or shell string for /bin/sh -c) in the workspace.
 
+        ``timeout_s`` can only lower the policy's deadline, never raise it.
         A non-zero exit, a timeout (exit 124) or an OOM kill (exit 137) is a result;
         only infrastructure faults raise (see :mod:`sandbox.errors`).
         """
         if self._backend is None:
             raise SandboxClosed(f"sandbox of run {self.run_id} is closed")
-        return self._backend.run(command, stdin=stdin, timeout_s=timeout_s or self.policy.timeout_s)
+        limit = self.policy.timeout_s
+        return self._backend.run(command, stdin=stdin, timeout_s=min(timeout_s or limit, limit))
 
     def close(self) -> None:
         """Release the backend (and its warm pool); safe to call twice."""
