@@ -30,6 +30,7 @@ errors = Console(stderr=True)
 
 def build_parser() -> argparse.ArgumentParser:
     from sandbox import command_line
+    from sandbox.broker import command_line as broker_command_line
 
     parser = argparse.ArgumentParser(prog="avo", description="Agentic Variation Operators: evolve code with an "
                                      "LLM agent; every command and scoring call runs in a disposable container.")
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_doctor)
 
     command_line.register(commands)
+    broker_command_line.register(commands)
     return parser
 
 

@@ -107,7 +107,7 @@ class SandboxPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    backend: Literal["docker", "local"] = "docker"
+    backend: Literal["docker", "local", "broker"] = "docker"
     image: str = "avo-sandbox:cpu"
     runtime: str | None = None  # None = engine default (runc); "nvidia"; "runsc" (gVisor)
     cpus: float = Field(default=2.0, gt=0)
@@ -128,6 +128,10 @@ class SandboxPolicy(BaseModel):
     env_allowlist: list[str] = Field(default_factory=list)
     tenant: str = "default"
     pool_size: int = Field(default=0, ge=0)
+    #: ``backend: broker`` only: the socket of the host's avo-sandboxd, and whether a call
+    #: waits for a busy GPU or container slot (False: fail at once, naming the holders).
+    broker_socket: str = "/run/avo/sandboxd.sock"
+    broker_wait: bool = True
 
     @field_validator("gpus", mode="before")
     @classmethod

@@ -19,6 +19,10 @@ def open_backend(policy: SandboxPolicy, workspace: Path, labels: dict[str, str])
         from .local import LocalBackend
 
         return LocalBackend(policy, workspace)
+    if policy.backend == "broker":
+        from .broker import BrokerBackend
+
+        return BrokerBackend(policy, workspace, labels)
     from .docker import DockerBackend
 
     return DockerBackend(policy, workspace, labels)
