@@ -29,6 +29,17 @@ def _print_notice(text: str) -> None:
     sys.stderr.flush()
 
 
+def connect_unix(path: str) -> socket.socket:
+    """A stream connection to ``path``: the broker identifies whoever called ``connect``."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class BrokerConnection:
     """Requests and replies with the broker, relaying its notices (waits) as they come."""
 
@@ -36,15 +47,12 @@ class BrokerConnection:
         self._path = path
         self._on_notice = on_notice
         self._lock = threading.Lock()
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self._sock.connect(path)
+            self._sock = connect_unix(path)
         except PermissionError:
-            self._sock.close()
             raise BrokerUnavailable(f"you may not connect to the sandbox broker at {path}: join its group "
                                     f"(`usermod -aG avo-tenants $USER`, then log in again)") from None
         except OSError as exc:
-            self._sock.close()
             raise BrokerUnavailable(f"no sandbox broker answers at {path} ({exc.strerror}): ask the host admin "
                                     f"to start it (`systemctl start avo-sandboxd`), or set sandbox.broker_socket "
                                     f"to its socket") from None
