@@ -28,10 +28,11 @@ from typing import Any
 import pytest
 import yaml
 
+from runtimes import IN_CI
+
 REPO = Path(__file__).resolve().parents[1]
 TENANTS = ("avo-t1", "avo-t2")
 TENANT_PYTHON = "/opt/avo/venv/bin/python"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 #: Where the tests' brokers keep their sockets, pins and tenant folders.
 TEST_RUN = Path("/run/avo-test")
 TEST_SRV = Path("/srv/avo-test")
