@@ -55,8 +55,10 @@ if [ -n "$change" ] && docker_answers; then
     fi
 fi
 
-# 2. Tenants: a group for the broker's socket; two test tenants, each with its own group.
+# 2. Tenants: a group for the broker's socket; a broker-only group for /dev/nvidia* (README);
+#    two test tenants, each with its own group.
 groupadd -f avo-tenants
+groupadd -f avo-gpu
 for tenant in avo-t1 avo-t2; do
     id -u "$tenant" >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin --groups avo-tenants "$tenant"
 done

@@ -89,6 +89,11 @@ class DockerBackend:
         if policy.pool_size:
             self._pool = WarmPool(policy.pool_size, self._start, self._dispose)
 
+    @property
+    def options(self) -> dict:
+        """The create options every call's container gets (what the broker asks dockerd for)."""
+        return self._options
+
     def run(self, command: Command, *, stdin: bytes | None, timeout_s: float) -> ExecResult:
         script = shell_script(command).encode()
         if self._hand_over:
