@@ -58,3 +58,5 @@ docker info --format '{{json .Runtimes}}' | grep -q runsc || { echo "dockerd did
 # torch only for the attention scorer's tests and benchmark.
 python3 -m pip install -q -e '.[dev,gpu]'
 make image
+# Multi-tenant hosts: hardened dockerd, tenant users, /opt/avo/venv and the broker avo-sandboxd.
+scripts/setup-broker.sh
