@@ -90,6 +90,8 @@ def _outside_own(broker: TestBroker, kind: str, tmp: Path) -> str:
         planted = mine / "planted"
         planted.mkdir()  # made by root inside the tenant's root: not the tenant's
         return str(planted)
+    if kind == "own-folder-outside-roots":
+        return str(tenant_dir(tmp / "t1-elsewhere", "avo-t1"))
     if kind == "symlink":
         # The tenant's own folder, but outside its roots, reached through a link inside them.
         elsewhere = tenant_dir(tmp / "t1-elsewhere", "avo-t1")
@@ -99,7 +101,17 @@ def _outside_own(broker: TestBroker, kind: str, tmp: Path) -> str:
     return {"root": "/", "etc": "/etc", "tmp": "/tmp"}[kind]
 
 
-@pytest.mark.parametrize("kind", ["other-tenant", "not-owned-inside-root", "symlink", "root", "etc"])
+MOUNT_REFUSALS = {
+    "other-tenant": "outside your workspace roots",
+    "own-folder-outside-roots": "outside your workspace roots",
+    "not-owned-inside-root": "is not yours",
+    "symlink": "is a symlink",
+    "root": "outside your workspace roots",
+    "etc": "outside your workspace roots",
+}
+
+
+@pytest.mark.parametrize("kind", MOUNT_REFUSALS)
 def test_workspace_that_is_not_the_tenants_own_is_refused(broker: TestBroker, code: Path, kind: str) -> None:
     base = Path(f"/var/tmp/avo-test-{os.getpid()}-{kind}")
     base.mkdir(mode=0o755, exist_ok=True)
@@ -112,7 +124,7 @@ def test_workspace_that_is_not_the_tenants_own_is_refused(broker: TestBroker, co
         subprocess.run(["rm", "-rf", str(base)], check=True)
     reply = replies[0]
     assert reply["ok"] is False and reply["error"] == "PolicyError", reply
-    assert any(word in reply["message"] for word in ("outside your workspace roots", "not yours", "symlink")), reply
+    assert MOUNT_REFUSALS[kind] in reply["message"], reply
 
 
 def test_read_only_mount_of_the_other_tenants_files_is_refused(broker: TestBroker, code: Path) -> None:
