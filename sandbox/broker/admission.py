@@ -59,6 +59,8 @@ def admit(rule: TenantRule | None, requested: dict[str, Any], peer: Peer) -> San
         reasons.append(f"pids_limit {policy.pids_limit} is over your limit of {rule.max_pids}")
     if policy.timeout_s > rule.max_timeout_s:
         reasons.append(f"timeout_s {policy.timeout_s:g} is over your limit of {rule.max_timeout_s:g}")
+    if policy.output_limit_bytes > rule.max_output_bytes:
+        reasons.append(f"output_limit_bytes {policy.output_limit_bytes} is over your limit of {rule.max_output_bytes}")
     if policy.env_allowlist:
         reasons.append("env_allowlist: the client resolves it into env before asking; the broker's own "
                        "environment is never passed on")

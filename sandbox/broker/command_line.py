@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ def _add_status(commands: argparse._SubParsersAction) -> None:
     status.set_defaults(func=_guarded(_status))
 
 
-def _guarded(handler):  # type: ignore[no-untyped-def]
+def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A fault a user or admin can cause becomes one line on stderr and status 2."""
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)

@@ -59,6 +59,8 @@ class TenantRule(BaseModel):
     max_memory: str = "4g"
     max_pids: int = Field(default=512, ge=16)
     max_timeout_s: float = Field(default=3600.0, gt=0)
+    max_output_bytes: int = Field(default=10_000_000, ge=1024)  # the broker holds a call's output
+    max_sessions: int = Field(default=16, ge=1)  # run sessions (client connections) at once
     gpus: list[int | str] = Field(default_factory=list)
     max_gpus: int = Field(default=0, ge=0)
     workspace_roots: list[str] = Field(default_factory=list)

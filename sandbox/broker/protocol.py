@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .. import errors
 
 #: A message larger than this is refused (a call's stdin plus framing; results are capped).
-MAX_MESSAGE = 256 * 2**20
+MAX_MESSAGE = 64 * 2**20
 _HEADER = 4
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}$"
 

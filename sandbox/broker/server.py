@@ -31,6 +31,9 @@ from .session import LABEL_BROKER, BrokerState, TenantSession
 
 log = logging.getLogger("avo.sandboxd")
 
+#: Connections one user may hold at once (each costs the broker a thread), sessions or not.
+MAX_CONNECTIONS_PER_USER = 64
+
 
 class Connection:
     """One client: its peer credentials, its session if open, and whether it hung up."""
@@ -152,7 +155,13 @@ class Broker:
                 return
             connection = Connection(sock, peer)
             with self._lock:
-                self._connections.add(connection)
+                crowded = sum(c.peer.uid == peer.uid for c in self._connections) >= MAX_CONNECTIONS_PER_USER
+                if not crowded:
+                    self._connections.add(connection)
+            if crowded:
+                send(sock, error_reply(PolicyError(f"you already hold {MAX_CONNECTIONS_PER_USER} connections to "
+                                                   f"the broker: end some runs first")))
+                return
             try:
                 self._converse(connection)
             except OSError:
@@ -187,6 +196,7 @@ class Broker:
         if isinstance(request, OpenSession):
             if connection.session is not None:
                 raise PolicyError("this connection already has a run session: open another connection")
+            self._check_sessions(connection.peer)
             connection.session = connection.watching(
                 lambda: TenantSession(self.state, connection.peer, request, connection.notify, connection.gone))
             session = connection.session
@@ -206,6 +216,14 @@ class Broker:
             return {"ok": True, "removed": removed}
         self._end_session(connection)
         return {"ok": True}
+
+    def _check_sessions(self, peer: Peer) -> None:
+        rule = self.policy.rule_for(peer.user, list(peer.groups))
+        with self._lock:
+            open_now = sum(c.session is not None and c.peer.uid == peer.uid for c in self._connections)
+        if rule is not None and open_now >= rule.max_sessions:
+            raise PolicyError(f"you already have {open_now} run sessions open, your limit is {rule.max_sessions}: "
+                              f"end one first")
 
     def _end_session(self, connection: Connection) -> None:
         session, connection.session = connection.session, None

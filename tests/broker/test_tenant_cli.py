@@ -59,7 +59,7 @@ def test_gc_sweeps_only_the_callers_own_containers(broker: TestBroker, code: Pat
 def test_status_and_doctor_through_the_broker(broker: TestBroker, code: Path) -> None:
     status = _avo("avo-t1", code, "sandboxd", "status", "--socket", broker.socket)
     assert status.returncode == 0, status.stderr
-    assert f"you: avo-t1 (user avo-t1)" in status.stdout and "GPU-0a0a0a0a-test-0000  free" in status.stdout
+    assert "you: avo-t1 (user avo-t1)" in status.stdout and "GPU-0a0a0a0a-test-0000  free" in status.stdout
     folder = broker.workspace("avo-t1")
     config = folder / "avo.yaml"
     for name in ("seed.py", "scorer.py"):

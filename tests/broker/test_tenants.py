@@ -167,6 +167,7 @@ FORBIDDEN = {
     "unlisted image": ({"image": "avo-base:bookworm"}, "image avo-base:bookworm is not allowed"),
     "over-quota memory": ({"memory": "2g"}, "memory 2g is over your limit of 1g"),
     "over-quota cpus": ({"cpus": 8}, "cpus 8 is over your limit"),
+    "over-quota output": ({"output_limit_bytes": 50_000_000}, "output_limit_bytes 50000000 is over your limit"),
     "runtime not allowed": ({"runtime": "runsc"}, "runtime runsc is not allowed"),
     "loader variable": ({"env": {"LD_PRELOAD": "/workspace/x.so"}}, "LD_PRELOAD may not be set"),
     "broker's environment": ({"env_allowlist": ["PATH"]}, "env_allowlist"),
@@ -195,6 +196,23 @@ def test_a_tenant_without_an_entry_is_denied(code: Path) -> None:
     finally:
         alone.remove()
     assert events[0]["event"] == "error" and "denies by default" in events[0]["message"], events
+
+
+def test_sessions_beyond_the_tenants_limit_are_refused(code: Path) -> None:
+    name = f"t{os.getpid()}-sessions"
+    small = TestBroker(name=name, tenants=[rule(workspace_roots=[f"{TEST_SRV}/{name}/{{user}}"], max_sessions=1)])
+    small.start()
+    try:
+        holder = start_tenant("avo-t1", code, _session(small, small.workspace("avo-t1"), hold_s=30))
+        assert '"open"' in (holder.stdout.readline() if holder.stdout else "")
+        second = run_tenant("avo-t1", code, _session(small, small.workspace("avo-t1")))
+        other = run_tenant("avo-t2", code, _session(small, small.workspace("avo-t2")))  # its own limit
+        holder.kill()
+        holder.wait()
+    finally:
+        small.remove()
+    assert second[0]["event"] == "error" and "your limit is 1" in second[0]["message"], second
+    assert other[0]["event"] == "open", other
 
 
 def test_the_broker_speaks_no_docker_api(broker: TestBroker, code: Path) -> None:
