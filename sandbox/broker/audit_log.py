@@ -1,4 +1,4 @@
-"""The broker's audit log: one JSON line per call (and per refusal), appended, root-only.
+"""The broker's audit log: one JSON line per call and per refused request, appended, root-only.
 
 Fields of a call: time, tenant, uid, pid, run, image, command hash (SHA-256 of the
 script; the command itself may hold a tenant's secrets), GPUs, duration, exit code,

@@ -188,6 +188,9 @@ class Broker:
                 return
             except SandboxError as exc:
                 reply = error_reply(exc)
+                peer = connection.peer
+                self.state.audit.record("refused", tenant=peer.user, uid=peer.uid, pid=peer.pid,
+                                        request=request.kind, reason=str(exc)[:500])
             if connection.gone():
                 return
             connection.send(reply)

@@ -186,6 +186,8 @@ def test_forbidden_requests_are_refused_with_a_reason(broker: TestBroker, code: 
         assert reply is not None and reply["ok"] is False and reply["error"] == "PolicyError", (name, reply)
         assert reason in reply["message"], (name, reply["message"])
     assert not containers_labelled("avo.run=forbidden")
+    refusals = [line for line in broker.audit() if line["event"] == "refused" and line["tenant"] == "avo-t1"]
+    assert len(refusals) >= len(messages) and all(line["request"] == "open" for line in refusals)
 
 
 def test_a_tenant_without_an_entry_is_denied(code: Path) -> None:
