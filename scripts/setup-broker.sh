@@ -66,7 +66,8 @@ done
 # 3. A Python every user can run, with avo installed (copied, so tenants can read it).
 if [ ! -x "$VENV/bin/python" ]; then
     /usr/bin/python3 -m venv --help >/dev/null 2>&1 \
-        || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y python3-venv
+        || { apt-get -o DPkg::Lock::Timeout=600 update \
+             && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y python3-venv; }
     /usr/bin/python3 -m venv "$VENV"
 fi
 pip_log=$(mktemp)
