@@ -165,8 +165,13 @@ class TestBroker:
         return tenant_dir(self.roots / user / (name or uuid.uuid4().hex[:8]), user)
 
     def remove(self) -> None:
+        """Stop the broker and remove all it had; what a killed one left is swept first, as a
+        restarted broker would (never an rmtree through a mount pin into a tenant's folder)."""
+        from sandbox.broker.mount_guard import MountPins
+
         self.stop()
         subprocess.run(["docker", "rm", "-f", *_labelled(f"avo.broker={self.name}")], capture_output=True)
+        MountPins(self.home / "state").sweep()
         shutil.rmtree(self.roots, ignore_errors=True)
         shutil.rmtree(self.home, ignore_errors=True)
 

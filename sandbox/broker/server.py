@@ -15,6 +15,7 @@ import os
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,8 @@ from .session import LABEL_BROKER, BrokerState, TenantSession
 
 log = logging.getLogger("avo.sandboxd")
 
+#: How long a stopping broker waits for its connections to end their sessions.
+SHUTDOWN_GRACE_S = 20.0
 #: Connections one user may hold at once (each costs the broker a thread), sessions or not.
 MAX_CONNECTIONS_PER_USER = 64
 
@@ -47,6 +50,13 @@ class Connection:
 
     def gone(self) -> bool:
         return self._gone.is_set()
+
+    def hang_up(self) -> None:
+        """End the conversation from the broker's side (shutdown): its thread sees the client gone."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def send(self, message: dict[str, Any]) -> None:
         with self._send_lock:
@@ -100,6 +110,7 @@ class Broker:
         self.state = BrokerState.build(policy, host_inventory(policy))
         self._listener: socket.socket | None = None
         self._connections: set[Connection] = set()
+        self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
 
     def sweep(self) -> tuple[int, int]:
@@ -133,17 +144,30 @@ class Broker:
                 sock, _ = listener.accept()
             except OSError:
                 return  # closed by shutdown()
-            threading.Thread(target=self._serve, args=(sock,), name="avo-sandboxd-conn", daemon=True).start()
+            thread = threading.Thread(target=self._serve, args=(sock,), name="avo-sandboxd-conn", daemon=True)
+            with self._lock:
+                self._threads = {t for t in self._threads if t.is_alive()} | {thread}
+            thread.start()
 
     def shutdown(self) -> None:
-        """Stop accepting, then end every session (containers removed, leases ended, pins undone)."""
+        """Stop accepting, hang up on every client (each connection's thread then ends its
+        session: calls cut short, containers removed, leases ended, pins undone), wait for
+        them, and sweep whatever a thread could not finish."""
         if self._listener is not None:
             self._listener.close()
             self._listener = None
         with self._lock:
             connections = list(self._connections)
+            threads = list(self._threads)
         for connection in connections:
-            self._end_session(connection)
+            connection.hang_up()
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        try:
+            self.sweep()
+        except SandboxError as exc:
+            log.warning("could not sweep at shutdown (the next start will): %s", exc)
         self.state.audit.close()
 
     def _serve(self, sock: socket.socket) -> None:

@@ -362,5 +362,22 @@ def test_killing_and_restarting_the_broker_leaves_nothing_behind(code: Path) -> 
         dying.remove()
 
 
+def test_stopping_the_broker_ends_every_session_cleanly(code: Path) -> None:
+    name = f"t{os.getpid()}-stop"
+    stopping = TestBroker(name=name, tenants=[rule(workspace_roots=[f"{TEST_SRV}/{name}/{{user}}"])]).start()
+    try:
+        caller = start_tenant("avo-t1", code, _session(stopping, stopping.workspace("avo-t1"), run_id="stopped",
+                                                       policy={"memory": "256m", "pool_size": 1},
+                                                       calls=["sleep 120"]))
+        _wait_for(lambda: len(containers_labelled("avo.run=stopped")) >= 2, what="the call and its warm pool")
+        stopping.stop()  # SIGTERM, as systemctl stop
+        assert stopping.process is not None and stopping.process.returncode == 0
+        assert not containers_labelled(f"avo.broker={name}") and not _pinned(stopping)
+        error = [e for e in _events(caller) if e["event"] == "error"][0]
+        assert error["type"] == "BrokerUnavailable", error
+    finally:
+        stopping.remove()
+
+
 def _pinned(broker: TestBroker) -> list[str]:
     return [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if str(broker.pins) in line]
