@@ -41,6 +41,10 @@ def sandbox_mode(request: dict) -> None:
                 return
             emit("result", **result.model_dump())
         time.sleep(request.get("hold_s", 0))
+        release = request.get("hold_until")  # hold the session until the test creates this file
+        deadline = time.time() + 120
+        while release and not os.path.exists(release) and time.time() < deadline:
+            time.sleep(0.05)
     finally:
         sandbox.close()
         emit("closed")

@@ -233,13 +233,19 @@ def test_concurrent_calls_never_exceed_the_tenants_container_limit(code: Path) -
     small = TestBroker(name=name, tenants=[rule(workspace_roots=[f"{TEST_SRV}/{name}/{{user}}"], max_containers=1,
                                                 max_pool=2)]).start()
     try:
-        timed = 'date +%s.%N; sleep 1.5; date +%s.%N'
-        first, second = (start_tenant("avo-t1", code, _session(small, small.workspace("avo-t1"), calls=[timed],
-                                                               policy={"memory": "256m", "pool_size": 2}))
-                         for _ in range(2))
-        _wait_for(lambda: len(containers_labelled(f"avo.broker={name}")) >= 1, what="the first call")
-        refused = run_tenant("avo-t1", code, _session(small, small.workspace("avo-t1"), calls=[timed],
+        first_workspace = small.workspace("avo-t1")
+        # The first call holds the tenant's only slot until the test lets it end.
+        first = start_tenant("avo-t1", code, _session(small, first_workspace, calls=[
+            "date +%s.%N; while [ ! -e go ]; do sleep 0.05; done; date +%s.%N"],
+            policy={"memory": "256m", "pool_size": 2}))
+        _wait_for(lambda: containers_labelled(f"avo.broker={name}"), what="the first call")
+        second = start_tenant("avo-t1", code, _session(small, small.workspace("avo-t1"), calls=[
+            "date +%s.%N; sleep 0.5; date +%s.%N"], policy={"memory": "256m", "pool_size": 2}))
+        _wait_for(lambda: _queued(small, "avo-t1") == 1, what="the second call to queue")
+        refused = run_tenant("avo-t1", code, _session(small, small.workspace("avo-t1"), calls=["true"],
                                                       policy={"memory": "256m", "broker_wait": False}))
+        assert len(containers_labelled(f"avo.broker={name}")) == 1
+        (first_workspace / "go").touch()
         spans = []
         for process in (first, second):
             result = [e for e in _events(process) if e["event"] == "result"][0]
@@ -247,9 +253,16 @@ def test_concurrent_calls_never_exceed_the_tenants_container_limit(code: Path) -
             spans.append((start, end))
     finally:
         small.remove()
-    (a_start, a_end), (b_start, b_end) = sorted(spans)
+    (a_start, a_end), (b_start, b_end) = spans
     assert b_start >= a_end, f"two containers ran at once under a limit of 1: {spans}"
     assert [e["event"] for e in refused][:2] == ["open", "error"] and "your limit is 1" in refused[1]["message"]
+
+
+def _queued(broker: TestBroker, tenant: str) -> int:
+    from sandbox.backends.broker import broker_request
+
+    tenants = broker_request(broker.socket, {"kind": "status"})["status"]["tenants"]
+    return sum(t["queued"] for t in tenants if t["tenant"] == tenant)
 
 
 # 21. Tenants cannot see each other -----------------------------------------------------------
@@ -279,18 +292,27 @@ def test_tenants_cannot_see_stop_or_read_each_others_containers(broker: TestBrok
 
 def test_two_runs_asking_for_the_same_gpu_never_hold_it_at_once(broker: TestBroker, code: Path) -> None:
     ask = {"memory": "256m", "gpus": "0"}
+    release = Path(f"/var/tmp/avo-test-{os.getpid()}-release-gpu")
+    release.unlink(missing_ok=True)
     first = start_tenant("avo-t1", code, _session(broker, broker.workspace("avo-t1"), run_id="gpu-first",
-                                                  policy=ask, hold_s=1.5))
-    _wait_for(lambda: "avo-t1" in str(_gpu_holders(broker)), what="tenant 1's lease")
-    refused = run_tenant("avo-t2", code, _session(broker, broker.workspace("avo-t2"),
-                                                  policy={**ask, "broker_wait": False}))
-    second = start_tenant("avo-t2", code, _session(broker, broker.workspace("avo-t2"), run_id="gpu-second",
-                                                   policy=ask))
+                                                  policy=ask, hold_until=str(release)))
+    try:
+        _wait_for(lambda: "avo-t1" in str(_gpu_holders(broker)), what="tenant 1's lease")
+        refused = run_tenant("avo-t2", code, _session(broker, broker.workspace("avo-t2"),
+                                                      policy={**ask, "broker_wait": False}))
+        second = start_tenant("avo-t2", code, _session(broker, broker.workspace("avo-t2"), run_id="gpu-second",
+                                                       policy=ask))
+        assert second.stderr is not None
+        notice = second.stderr.readline()  # the broker tells the waiting run who holds the GPU
+        assert "avo-t1" in str(_gpu_holders(broker))
+    finally:
+        release.touch()
     held_first, held_second = _events(first), _events(second)
+    release.unlink(missing_ok=True)
     assert held_first[0]["gpus"] == held_second[0]["gpus"] == ["GPU-0a0a0a0a-test-0000"]
     assert held_second[0]["t"] >= held_first[-1]["t"] - 0.05, "tenant 2 got GPU 0 while tenant 1 held it"
     assert refused[0]["type"] == "GpuUnavailable" and "held by avo-t1" in refused[0]["message"], refused
-    assert "waiting for 1 GPU(s): GPU 0 (GPU-0a0a0a0a-test-0000) held by avo-t1" in held_second[-1]["stderr"]
+    assert notice.startswith("avo-sandboxd: waiting for 1 GPU(s): GPU 0 (GPU-0a0a0a0a-test-0000) held by avo-t1")
 
 
 def _gpu_holders(broker: TestBroker) -> list:
