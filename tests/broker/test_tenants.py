@@ -293,7 +293,6 @@ def test_tenants_cannot_see_stop_or_read_each_others_containers(broker: TestBrok
 def test_two_runs_asking_for_the_same_gpu_never_hold_it_at_once(broker: TestBroker, code: Path) -> None:
     ask = {"memory": "256m", "gpus": "0"}
     release = Path(f"/var/tmp/avo-test-{os.getpid()}-release-gpu")
-    release.unlink(missing_ok=True)
     first = start_tenant("avo-t1", code, _session(broker, broker.workspace("avo-t1"), run_id="gpu-first",
                                                   policy=ask, hold_until=str(release)))
     try:
@@ -307,8 +306,10 @@ def test_two_runs_asking_for_the_same_gpu_never_hold_it_at_once(broker: TestBrok
         assert "avo-t1" in str(_gpu_holders(broker))
     finally:
         release.touch()
-    held_first, held_second = _events(first), _events(second)
-    release.unlink(missing_ok=True)
+        try:
+            held_first, held_second = _events(first), _events(second)
+        finally:
+            release.unlink()
     assert held_first[0]["gpus"] == held_second[0]["gpus"] == ["GPU-0a0a0a0a-test-0000"]
     assert held_second[0]["t"] >= held_first[-1]["t"] - 0.05, "tenant 2 got GPU 0 while tenant 1 held it"
     assert refused[0]["type"] == "GpuUnavailable" and "held by avo-t1" in refused[0]["message"], refused
