@@ -362,14 +362,23 @@ def test_killing_a_client_releases_its_leases_and_removes_its_containers(broker:
     assert time.monotonic() - killed < 15
 
 
+def _broker_of_its_own(name: str) -> TestBroker:
+    return TestBroker(name=name, tenants=[rule(workspace_roots=[f"{TEST_SRV}/{name}/{{user}}"])]).start()
+
+
+def _call_in_flight(broker: TestBroker, code: Path, run_id: str) -> subprocess.Popen[str]:
+    """A tenant's session with a warm pool and a long call running, once both containers exist."""
+    caller = start_tenant("avo-t1", code, _session(broker, broker.workspace("avo-t1"), run_id=run_id,
+                                                   policy={"memory": "256m", "pool_size": 1}, calls=["sleep 120"]))
+    _wait_for(lambda: len(containers_labelled(f"avo.run={run_id}")) >= 2, what="the call and its warm pool")
+    return caller
+
+
 def test_killing_and_restarting_the_broker_leaves_nothing_behind(code: Path) -> None:
     name = f"t{os.getpid()}-restart"
-    dying = TestBroker(name=name, tenants=[rule(workspace_roots=[f"{TEST_SRV}/{name}/{{user}}"])]).start()
+    dying = _broker_of_its_own(name)
     try:
-        caller = start_tenant("avo-t1", code, _session(dying, dying.workspace("avo-t1"), run_id="orphaned",
-                                                       policy={"memory": "256m", "pool_size": 1},
-                                                       calls=["sleep 120"]))
-        _wait_for(lambda: len(containers_labelled("avo.run=orphaned")) >= 2, what="the call and its warm pool")
+        caller = _call_in_flight(dying, code, "orphaned")
         dying.kill()
         killed = time.monotonic()
         events = _events(caller)
@@ -387,12 +396,9 @@ def test_killing_and_restarting_the_broker_leaves_nothing_behind(code: Path) -> 
 
 def test_stopping_the_broker_ends_every_session_cleanly(code: Path) -> None:
     name = f"t{os.getpid()}-stop"
-    stopping = TestBroker(name=name, tenants=[rule(workspace_roots=[f"{TEST_SRV}/{name}/{{user}}"])]).start()
+    stopping = _broker_of_its_own(name)
     try:
-        caller = start_tenant("avo-t1", code, _session(stopping, stopping.workspace("avo-t1"), run_id="stopped",
-                                                       policy={"memory": "256m", "pool_size": 1},
-                                                       calls=["sleep 120"]))
-        _wait_for(lambda: len(containers_labelled("avo.run=stopped")) >= 2, what="the call and its warm pool")
+        caller = _call_in_flight(stopping, code, "stopped")
         stopping.stop()  # SIGTERM, as systemctl stop
         assert stopping.process is not None and stopping.process.returncode == 0
         assert not containers_labelled(f"avo.broker={name}") and not _pinned(stopping)
