@@ -29,6 +29,7 @@ errors = Console(stderr=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from orchestrator import slurm_cli
     from orchestrator.report import command_line as report_command_line
     from sandbox import command_line
     from sandbox.broker import command_line as broker_command_line
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", type=Path)
     run.add_argument("--resume", action="store_true", help="continue the workspace's existing lineage")
     run.add_argument("--replay", type=Path, help="drive the agent from a recorded transcript (provider replay)")
+    run.add_argument("--slurm", action="store_true", help="submit the whole run as a Slurm batch job (sandbox.slurm)")
     run.set_defaults(func=_run)
 
     status = commands.add_parser("status", help="best version, budgets used, recent events")
@@ -63,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     command_line.register(commands)
     broker_command_line.register(commands)
+    slurm_cli.register(commands)
     report_command_line.register(commands)
     return parser
 
@@ -117,6 +120,10 @@ def _run(args: argparse.Namespace) -> int:
     from orchestrator.run_view import RunView
 
     config = _load(args.config, args.replay)
+    if args.slurm:
+        from orchestrator.slurm_cli import submit_run
+
+        return submit_run(config, args.config, resume=args.resume, replay=args.replay)
     runner = EvolutionRunner(config, resume=args.resume)
     with RunView(config.run_log_path, console):
         results = runner.run()

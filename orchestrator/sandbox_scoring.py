@@ -73,7 +73,7 @@ def scoring_policy(config: EvolutionConfig) -> SandboxPolicy:
 def _check_readable_by_sandbox(policy: SandboxPolicy, folder: Path, module: Path) -> None:
     """When the host user is root the sandbox runs as an unprivileged uid that can only read
     what is readable by others; say so up front rather than as an import error in a container."""
-    if os.getuid() != 0 or policy.user or policy.backend != "docker":
+    if os.getuid() != 0 or policy.user or policy.backend not in ("docker", "slurm"):
         return
     if not (folder.stat().st_mode & stat.S_IXOTH and module.stat().st_mode & stat.S_IROTH):
         raise ScorerError(f"the sandbox user cannot read the scorer ({module}): make its folder readable, "
@@ -117,7 +117,8 @@ class SandboxEvaluator:
         self._policy = scoring_policy(config)
         self._scratch = (config.workspace_dir / "scoring").resolve()
         self._scratch.mkdir(parents=True, exist_ok=True)
-        self._sandbox = Sandbox(self._policy, workspace=self._scratch, run_id=run_id, purpose="score")
+        self._sandbox = Sandbox(self._policy, workspace=self._scratch, run_id=run_id, purpose="score",
+                                on_event=run_log.sink)
         self._lock = threading.Lock()
         self._configurations: list[str] | None = None
         self._context: str | None = None

@@ -39,8 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--network", choices=["none", "bridge"], help="network (default none)")
     run.add_argument("--gpus", help="none | all | count=N | device ids like 0 or 0,1 (a bare number names a device)")
     run.add_argument("--image", help="sandbox image (default avo-sandbox:cpu)")
-    run.add_argument("--backend", choices=["docker", "local", "broker"],
-                     help="broker = through the host's avo-sandboxd; local = NO isolation, development only")
+    run.add_argument("--backend", choices=["docker", "local", "broker", "slurm"],
+                     help="broker = through the host's avo-sandboxd; slurm = a job step on a compute node; "
+                          "local = NO isolation, development only")
     run.add_argument("--broker-socket", help="the broker's socket (default /run/avo/sandboxd.sock)")
     run.add_argument("--no-wait", action="store_true",
                      help="broker: fail at once instead of waiting for a busy GPU or container slot")

@@ -26,6 +26,10 @@ class DoctorCheck(BaseModel):
 
 def diagnose(policy: SandboxPolicy) -> list[DoctorCheck]:
     """Daemon, image, GPU runtime, gVisor and toolkit version, for this policy."""
+    if policy.backend == "slurm":
+        from .backends.slurm.doctor import slurm_checks
+
+        return [DoctorCheck(name=name, ok=ok, detail=detail, fix=fix) for name, ok, detail, fix in slurm_checks(policy)]
     if policy.backend == "local":
         return [DoctorCheck(name="backend", ok=True,
                             detail="local backend: commands run on the host WITHOUT isolation",

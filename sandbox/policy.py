@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .slurm_policy import SlurmPolicy
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
@@ -107,7 +109,7 @@ class SandboxPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    backend: Literal["docker", "local", "broker"] = "docker"
+    backend: Literal["docker", "local", "broker", "slurm"] = "docker"
     image: str = "avo-sandbox:cpu"
     runtime: str | None = None  # None = engine default (runc); "nvidia"; "runsc" (gVisor)
     cpus: float = Field(default=2.0, gt=0)
@@ -132,6 +134,7 @@ class SandboxPolicy(BaseModel):
     #: waits for a busy GPU or container slot (False: fail at once, naming the holders).
     broker_socket: str = "/run/avo/sandboxd.sock"
     broker_wait: bool = True
+    slurm: SlurmPolicy = Field(default_factory=SlurmPolicy)  # with backend slurm: the allocation
 
     @field_validator("gpus", mode="before")
     @classmethod

@@ -59,5 +59,6 @@ docker info --format '{{json .Runtimes}}' | grep -q runsc || { echo "dockerd did
 python3 -m pip install -q -e '.[dev,gpu]'
 scripts/setup-report.sh   # Chromium for the report's browser tests
 make image
+scripts/setup-slurm.sh   # a single-node Slurm cluster (2 fake GPUs) for the slurm backend's tests
 # Multi-tenant hosts: hardened dockerd, tenant users, /opt/avo/venv and the broker avo-sandboxd.
 scripts/setup-broker.sh

@@ -14,7 +14,8 @@ from .engine import connect, engine_errors
 def remove_labelled(client: docker.DockerClient | None = None, *, run_id: str | None = None,
                     tenant: str | None = None, stale_only: bool = False,
                     labels: Mapping[str, str] | None = None) -> int:
-    """Force-remove avo's containers (all, or one run's or tenant's); returns how many.
+    """Force-remove avo's containers (all, or one run's or tenant's, or those carrying
+    every one of ``labels``); returns how many.
 
     ``stale_only`` keeps containers whose labelling process may still be alive, so a new
     sandbox sweeping its own run never removes a sibling's in-flight containers.
