@@ -127,9 +127,10 @@ def test_fork_bomb_hits_pids_limit_and_host_stays_responsive(policy: SandboxPoli
         assert 0 < int(forks.stdout) < policy.pids_limit
 
     outcome: dict[str, object] = {}
-    # The shell keeps going until the deadline: with the pids limit reached it cannot fork
-    # `sleep` either, and a plain `sleep 30` then ended the call early (exit 2, "Cannot fork").
-    classic = "bomb() { bomb | bomb & }; bomb; while :; do sleep 1; done"
+    # The call's own shell forks twice, both before the bomb has grown (the sleeper, and one
+    # subshell the bomb grows in), then waits with a builtin: dash ends on a failed fork
+    # ("Cannot fork", exit 2), which used to end the call before the deadline under test.
+    classic = "sleep 30 & sleeper=$!; bomb() { bomb | bomb & }; (bomb) & wait $sleeper"
     attack = threading.Thread(target=lambda: outcome.update(
         result=exec_once(classic, policy.model_copy(update={"timeout_s": 4.0}), workspace)))
     attack.start()
