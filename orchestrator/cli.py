@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     from orchestrator import slurm_cli
     from orchestrator.report import command_line as report_command_line
     from sandbox import command_line
+    from sandbox.broker import command_line as broker_command_line
 
     parser = argparse.ArgumentParser(prog="avo", description="Agentic Variation Operators: evolve code with an "
                                      "LLM agent; every command and scoring call runs in a disposable container.")
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_doctor)
 
     command_line.register(commands)
+    broker_command_line.register(commands)
     benchmarking_command_line.register(commands)
     slurm_cli.register(commands)
     report_command_line.register(commands)

@@ -320,7 +320,8 @@ supervisor:
   duplicate_window: 5
 
 sandbox:                          # every shell command and scoring call runs here
-  backend: docker                 # docker | local (local = no isolation, development only)
+  backend: docker                 # docker | broker (a multi-tenant host's avo-sandboxd) | local (no isolation, dev only)
+  # broker_socket: /run/avo/sandboxd.sock   # backend: broker only
   image: avo-sandbox:cpu          # build with `make image`
   runtime: null                   # null (runc) | nvidia | runsc (gVisor)
   cpus: 2.0

@@ -44,13 +44,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--network", choices=["none", "bridge"], help="network (default none)")
     run.add_argument("--gpus", help="none | all | count=N | device ids like 0 or 0,1 (a bare number names a device)")
     run.add_argument("--image", help="sandbox image (default avo-sandbox:cpu)")
-    run.add_argument("--backend", choices=["docker", "local", "slurm"],
-                     help="local = NO isolation, development only; slurm = a job step on a compute node")
+    run.add_argument("--backend", choices=["docker", "local", "broker", "slurm"],
+                     help="broker = through the host's avo-sandboxd; slurm = a job step on a compute node; "
+                          "local = NO isolation, development only")
+    run.add_argument("--broker-socket", help="the broker's socket (default /run/avo/sandboxd.sock)")
+    run.add_argument("--no-wait", action="store_true",
+                     help="broker: fail at once instead of waiting for a busy GPU or container slot")
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     run.set_defaults(func=_guarded(_exec))
 
     collect = subparsers.add_parser("gc", help="remove leftover sandbox containers")
     collect.add_argument("--run", help="only this run's containers (default: every avo container)")
+    collect.add_argument("--backend", choices=["docker", "broker"], default="docker",
+                         help="broker: ask the host's avo-sandboxd, which removes your own containers only")
+    collect.add_argument("--broker-socket", help="the broker's socket (default /run/avo/sandboxd.sock)")
     collect.set_defaults(func=_guarded(_gc))
 
     image = subparsers.add_parser("image", help="show or build the sandbox images")
@@ -78,7 +85,8 @@ def _exec(args: argparse.Namespace) -> int:
         print("avo: sandbox exec needs a command after --", file=sys.stderr)
         return EXIT_SANDBOX_ERROR
     options = {"timeout_s": args.timeout, "memory": args.memory, "network": args.network,
-               "gpus": args.gpus, "image": args.image, "backend": args.backend}
+               "gpus": args.gpus, "image": args.image, "backend": args.backend,
+               "broker_socket": args.broker_socket, "broker_wait": False if args.no_wait else None}
     policy = SandboxPolicy(**{key: value for key, value in options.items() if value is not None})
     with _unwind_on_termination():
         result = exec_once(command, policy, args.workspace, purpose="cli")
@@ -117,7 +125,8 @@ def _unwind_on_termination() -> Iterator[None]:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    removed = gc(run_id=args.run)
+    options = {"backend": args.backend, "broker_socket": args.broker_socket}
+    removed = gc(run_id=args.run, policy=SandboxPolicy(**{k: v for k, v in options.items() if v is not None}))
     print(f"removed {removed} sandbox container(s)")
     return 0
 

@@ -69,12 +69,17 @@ def exec_once(command: Command, policy: SandboxPolicy, workspace: Path, *, stdin
         return sandbox.exec(command, stdin=stdin)
 
 
-def gc(run_id: str | None = None, tenant: str | None = None) -> int:
+def gc(run_id: str | None = None, tenant: str | None = None, policy: SandboxPolicy | None = None) -> int:
     """Remove avo's leftover containers (all, or one run's or tenant's); returns the count.
 
     Containers of live sandboxes are removed too: this is the explicit clean-up
-    for after a crash, not something to run next to a live run.
+    for after a crash, not something to run next to a live run. Under
+    ``backend: broker`` the broker removes the caller's own containers only.
     """
+    if policy is not None and policy.backend == "broker":
+        from .backends.broker import broker_request
+
+        return int(broker_request(policy.broker_socket, {"kind": "gc", "run_id": run_id})["removed"])
     from .backends.docker import remove_labelled
 
     return remove_labelled(run_id=run_id, tenant=tenant)
