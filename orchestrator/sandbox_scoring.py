@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import stat
 import threading
 import time
@@ -26,7 +25,7 @@ import orchestrator
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import RunLog
 from orchestrator.core.scoring import Score
-from orchestrator.core.solution_file import write_solution
+from orchestrator.core.workspace_files import clear_dir, write_text
 from orchestrator.errors import ScorerError
 from sandbox import HARNESS_DIR, ExecResult, ReadOnlyMount, Sandbox, SandboxPolicy
 
@@ -195,10 +194,6 @@ class SandboxEvaluator:
     def _reset_scratch(self, candidate: str | None) -> None:
         """Empty the scoring folder (kept, since a warm container has it mounted) and write
         the candidate alone into it."""
-        for entry in self._scratch.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+        clear_dir(self._scratch)
         if candidate is not None:
-            write_solution(self._scratch, self._config.solution_file, candidate)
+            write_text(self._scratch, self._config.solution_file, candidate)

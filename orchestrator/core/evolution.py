@@ -30,10 +30,9 @@ from orchestrator.core.interfaces import (Evaluator, NoSupervisor, StepOutcome, 
 from orchestrator.core.population import Population, Verdict, source_hash
 from orchestrator.core.run_log import RunLog, read_events
 from orchestrator.core.scoring import Score
-from orchestrator.core.solution_file import read_solution, write_solution
 from orchestrator.core.types import Attempt, Lineage
-from orchestrator.errors import (BudgetExhausted, ConfigError, LineageError, ReplayExhausted,
-                                 WorkspaceEscape)
+from orchestrator.core.workspace_files import read_text, write_text
+from orchestrator.errors import BudgetExhausted, ConfigError, LineageError, ReplayExhausted
 from orchestrator.persistence.store import LineageStore, open_store
 from orchestrator.persistence.workspace_lock import WorkspaceLock
 
@@ -279,9 +278,9 @@ class EvolutionRunner:
         if not result.submitted:
             return self._reject(step, result.failure_reason or "no candidate submitted", result)
         try:
-            source = result.source if result.source is not None else read_solution(
+            source = result.source if result.source is not None else read_text(
                 self.config.work_dir, self.config.solution_file)
-        except WorkspaceEscape as exc:
+        except OSError as exc:  # refused (a link, a FIFO, too large, not UTF-8) or missing
             return self._reject(step, f"candidate refused: {exc}", result)
         duplicate = self._population.precheck(source)
         if duplicate:
@@ -307,7 +306,7 @@ class EvolutionRunner:
             self._population.admit(stored)
         self._tokens_at_commit, self._cost_at_commit = usage.tokens, usage.cost_usd
         self._committed += 1
-        write_solution(self.config.work_dir, self.config.solution_file, source)
+        write_text(self.config.work_dir, self.config.solution_file, source, replace=True)
         self.run_log.emit("commit", step=step, version=stored.version, parent=stored.parent,
                           aggregate=stored.aggregate, values=score.values, commit=stored.commit,
                           reason=verdict.reason, message=message[:1000])
