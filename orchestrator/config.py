@@ -107,6 +107,7 @@ class EvolutionConfig(_Strict):
     knowledge_base_dir: Path | None = None
     scoring_module: Path
     scoring_class: str = "Scorer"
+    scorer_files: list[str] = Field(default_factory=list)  # globs beside scoring_module staged with it
     git_persist: bool = True
     llm: LLMConfig = Field(default_factory=LLMConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
@@ -279,6 +280,8 @@ solution_file: solution.py        # the file the agent evolves, inside work/
 seed_file: seed.py                # required: the starting solution, committed as v0
 scoring_module: scorer.py         # required: defines the scoring class below
 scoring_class: Scorer             # class Scorer(ScoringFunction) in scoring_module
+scorer_files: []                  # files the scorer reads (globs beside it, e.g. [data/*.json]); only
+                                  # these and scoring_module are copied into scoring containers
 knowledge_base_dir: null          # optional folder of docs and reference code
 max_versions: 100                 # stop after this many committed versions beyond v0
 max_wall_time_hours: 168.0

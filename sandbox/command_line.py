@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import SandboxError
-from .facade import exec_once, gc
+from .facade import exec_once
 from .policy import SandboxPolicy
 
 EXIT_SANDBOX_ERROR = 125
@@ -38,13 +38,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--memory", help="memory limit (swap equals it), e.g. 512m, 2g")
     run.add_argument("--network", choices=["none", "bridge"], help="network (default none)")
     run.add_argument("--gpus", help="none | all | count=N | device ids like 0 or 0,1 (a bare number names a device)")
+    run.add_argument("--allow-all-gpus", action="store_true", help="accept --gpus all (a host that is yours alone)")
     run.add_argument("--image", help="sandbox image (default avo-sandbox:cpu)")
     run.add_argument("--backend", choices=["docker", "local"], help="local = NO isolation, development only")
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     run.set_defaults(func=_guarded(_exec))
 
-    collect = subparsers.add_parser("gc", help="remove leftover sandbox containers")
-    collect.add_argument("--run", help="only this run's containers (default: every avo container)")
+    collect = subparsers.add_parser(
+        "gc", help="remove leftover sandbox containers of dead runs",
+        description="Removes avo's containers whose process is gone (same host, PID and start time). "
+                    "Containers of live runs are kept unless --force is given.")
+    collect.add_argument("--run", help="only this run's containers")
+    collect.add_argument("--tenant", help="only this tenant's containers (sandbox.tenant)")
+    collect.add_argument("--force", action="store_true",
+                         help="also remove containers of runs that still live (or run on another host)")
     collect.set_defaults(func=_guarded(_gc))
 
     image = subparsers.add_parser("image", help="show or build the sandbox images")
@@ -72,7 +79,8 @@ def _exec(args: argparse.Namespace) -> int:
         print("avo: sandbox exec needs a command after --", file=sys.stderr)
         return EXIT_SANDBOX_ERROR
     options = {"timeout_s": args.timeout, "memory": args.memory, "network": args.network,
-               "gpus": args.gpus, "image": args.image, "backend": args.backend}
+               "gpus": args.gpus, "image": args.image, "backend": args.backend,
+               "allow_all_gpus": args.allow_all_gpus or None}
     policy = SandboxPolicy(**{key: value for key, value in options.items() if value is not None})
     result = exec_once(command, policy, args.workspace, purpose="cli")
     sys.stdout.write(result.stdout)
@@ -86,8 +94,11 @@ def _exec(args: argparse.Namespace) -> int:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    removed = gc(run_id=args.run)
-    print(f"removed {removed} sandbox container(s)")
+    from .backends.docker import remove_labelled
+
+    swept = remove_labelled(run_id=args.run, tenant=args.tenant, stale_only=not args.force)
+    kept = f"; kept {swept.kept_alive} of live runs (--force removes them too)" if swept.kept_alive else ""
+    print(f"removed {swept.removed} sandbox container(s){kept}")
     return 0
 
 

@@ -31,7 +31,7 @@ from orchestrator.core.population import Population, Verdict, source_hash
 from orchestrator.core.run_log import RunLog, read_events
 from orchestrator.core.scoring import Score
 from orchestrator.core.types import Attempt, Lineage
-from orchestrator.core.workspace_files import read_text, write_text
+from orchestrator.core.workspace_files import read_text
 from orchestrator.errors import BudgetExhausted, ConfigError, LineageError, ReplayExhausted
 from orchestrator.persistence.store import LineageStore, open_store
 from orchestrator.persistence.workspace_lock import WorkspaceLock
@@ -147,9 +147,9 @@ class EvolutionRunner:
                 self._population = self._open_population(resuming, prior)
                 if not resuming:
                     self._commit_seed()
-                self._population.restore(self.config.work_dir, self.config.solution_file)
+                self._restore_best()
                 self.stop_reason = self._loop()
-                self._population.restore(self.config.work_dir, self.config.solution_file)
+                self._restore_best()
         except KeyboardInterrupt:
             self.stop_reason = "aborted (second Ctrl-C)"
             raise
@@ -306,7 +306,7 @@ class EvolutionRunner:
             self._population.admit(stored)
         self._tokens_at_commit, self._cost_at_commit = usage.tokens, usage.cost_usd
         self._committed += 1
-        write_text(self.config.work_dir, self.config.solution_file, source, replace=True)
+        self._restore_best()  # the work tree now holds the new best version
         self.run_log.emit("commit", step=step, version=stored.version, parent=stored.parent,
                           aggregate=stored.aggregate, values=score.values, commit=stored.commit,
                           reason=verdict.reason, message=message[:1000])
@@ -319,13 +319,24 @@ class EvolutionRunner:
         digest = source_hash(source) if source is not None else None
         self._population.record_failure(Attempt(step=step, reason=reason, aggregate=aggregate,
                                                 source_hash=digest, rationale=result.rationale))
-        self._population.restore(self.config.work_dir, self.config.solution_file)
+        self._restore_best()
         self._failures += 1
         claimed = result.claimed_score
         self.run_log.emit("rejection", step=step, reason=reason, aggregate=aggregate, source_hash=digest,
                           claimed_aggregate=claimed.aggregate(self._population.configurations) if claimed else None)
         return StepOutcome(step=step, committed=False, reason=reason, aggregate=aggregate,
                            source_hash=digest, rationale=result.rationale)
+
+    def _restore_best(self) -> None:
+        """Put the best version back in the work tree. Hostile permissions are undone on the
+        way (see ``workspace_files``); anything still in the way (a folder on the solution's
+        path turned into a link) is logged, never the end of the run: the next submission
+        is then refused on its own."""
+        assert self._population is not None
+        try:
+            self._population.restore(self.config.work_dir, self.config.solution_file)
+        except OSError as exc:
+            self.run_log.emit("restore_failed", reason=str(exc)[:500])
 
     def _charge(self, tokens: int, cost_usd: float) -> None:
         assert self._budget is not None

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import Sandbox, SandboxPolicy, exec_once, gc
+from sandbox.backends.base import LABEL_PID, LABEL_RUN, LABEL_STARTED, call_labels
 from sandbox.backends.docker import SANDBOX_UID
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
@@ -332,10 +333,38 @@ def test_gc_removes_a_crashed_runs_containers(sandbox_image: str, workspace: Pat
 
 def test_restarted_run_sweeps_its_stale_containers(sandbox_image: str, workspace: Path,
                                                    labelled_containers) -> None:
-    run_id = f"restarted-{os.getpid()}"
-    _crash_mid_call(run_id, workspace, sandbox_image, labelled_containers)
-    with Sandbox(SandboxPolicy(image=sandbox_image), workspace, run_id=run_id):
-        assert labelled_containers(run_id) == 0
+    crashed = f"crashed-{os.getpid()}"
+    _crash_mid_call(crashed, workspace, sandbox_image, labelled_containers)
+    # A restarted run gets a new run id, as the runner gives every run (resumed or not).
+    with Sandbox(SandboxPolicy(image=sandbox_image), workspace, run_id=f"restarted-{os.getpid()}"):
+        assert labelled_containers(crashed) == 0
+
+
+def test_a_reused_pid_does_not_keep_a_stale_container(sandbox_image: str, workspace: Path,
+                                                      docker_available, labelled_containers) -> None:
+    """Containers labelled with this (live) PID: one with this process's start time is kept,
+    one with another start time (the PID's earlier owner, long dead) is swept, and so is
+    one whose PID no longer exists."""
+    labels = call_labels(f"reused-{os.getpid()}", "default", "shell")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    made = {
+        "live": labels,
+        "reused": {**labels, LABEL_STARTED: f"{float(labels[LABEL_STARTED]) - 3600:.2f}"},
+        "dead": {**labels, LABEL_PID: str(dead.pid)},
+    }
+    for name, container_labels in made.items():
+        docker_available.api.create_container(sandbox_image, "true", labels={**container_labels, "avo.test": name})
+    run = labels[LABEL_RUN]
+    try:
+        assert labelled_containers(run) == 3
+        with Sandbox(SandboxPolicy(image=sandbox_image), workspace, run_id=f"other-{os.getpid()}"):
+            left = docker_available.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run}"})
+            assert [c.labels["avo.test"] for c in left] == ["live"]
+        assert gc(run_id=run) == 0 and labelled_containers(run) == 1  # plain gc keeps the live one
+        assert gc(run_id=run, force=True) == 1
+    finally:
+        gc(run_id=run, force=True)
 
 
 def test_warm_pool_never_hands_out_a_used_container(policy: SandboxPolicy, workspace: Path,
