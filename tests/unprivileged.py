@@ -7,15 +7,16 @@ So those tests run their process as an unprivileged user: ``avo-e2e`` (made by
 themselves run unprivileged, as the current user.
 
 The interpreter may live where that user cannot reach it (pyenv under a private
-``/root``): the process then runs in a private mount namespace where the
-interpreter's prefix is bind-mounted at a reachable path, which changes nothing
-outside that process.
+``/root``): the process then runs in a private mount namespace where the private
+folder is covered by an empty, traversable one holding the interpreter's prefix
+at its own path, which changes nothing outside that process.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import stat
 import subprocess
 import sys
 from functools import cache
@@ -46,27 +47,30 @@ def e2e_user() -> pwd.struct_passwd | None:
 
 def as_user(user: pwd.struct_passwd | None, argv: list[str], mount_dir: Path) -> list[str]:
     """``argv`` (which starts with ``sys.executable``) run as ``user``; ``mount_dir`` is an empty
-    folder the user can reach, used to bind-mount the interpreter when it must be."""
+    folder, used as a stepping stone to carry the interpreter's prefix past a private folder."""
     if user is None:
         return argv
     switch = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", "--"]
     if _runs_as(user.pw_uid, user.pw_gid):
         return [*switch, *argv]
     if sys.prefix != sys.base_prefix:
-        pytest.fail(f"{USER} cannot run {sys.executable}, and a virtual environment cannot be rebased: "
+        pytest.fail(f"{USER} cannot run {sys.executable}, and a virtual environment cannot be carried: "
                     "run the tests with an interpreter that is not under a private folder")
-    prefix = Path(sys.base_prefix).resolve()
-    executable = Path(sys.executable).resolve()
-    rebased = mount_dir / executable.relative_to(prefix)
-    script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+    prefix = Path(sys.prefix)
+    hidden = next(folder for folder in reversed(prefix.parents) if not folder.stat().st_mode & stat.S_IXOTH)
+    script = ('mount --bind "$1" "$2" && mount -t tmpfs -o mode=755 avo-e2e "$3" && mkdir -p "$1" '
+              '&& mount --bind "$2" "$1" && shift 3 && exec "$@"')
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh",
-            str(prefix), str(mount_dir), *switch, str(rebased), *argv[1:]]
+            str(prefix), str(mount_dir), str(hidden), *switch, *argv]
 
 
 @cache
 def _runs_as(uid: int, gid: int) -> bool:
-    probe = subprocess.run([sys.executable, "-c", AVO_IMPORTS], user=uid, group=gid, extra_groups=[],
-                           capture_output=True, timeout=60, cwd="/")
+    try:
+        probe = subprocess.run([sys.executable, "-c", AVO_IMPORTS], user=uid, group=gid, extra_groups=[],
+                               capture_output=True, timeout=60, cwd="/")
+    except PermissionError:  # the interpreter itself is out of reach
+        return False
     return probe.returncode == 0
 
 
