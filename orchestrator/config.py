@@ -315,7 +315,7 @@ sandbox:                          # every shell command and scoring call runs he
   cpus: 2.0
   memory: 4g
   timeout_s: 600.0                # per call; the whole container is killed at the deadline
-  gpus: none                      # none | all | a count (2) | device ids ("0", "0,1")
+  gpus: none                      # none | a count (2) | device ids ("0", "0,1") | all (needs allow_all_gpus: true)
   network: none                   # none | bridge
   pool_size: 0                    # pre-started containers per purpose (lower latency)
 

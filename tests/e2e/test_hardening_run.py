@@ -135,6 +135,7 @@ def test_a_candidate_sees_no_secret_and_a_fifo_blocks_nothing(tmp_path: Path, sa
     and its declared file. Then FIFOs planted by the shell (one as the solution file) are
     refused by every file tool at once, and the step still commits."""
     project = tmp_path
+    project.chmod(0o755)  # readable by all, as users' folders are: only staging keeps .env out
     (project / "scorer.py").write_text(SCORER)
     (project / "seed.py").write_text(SEED)
     (project / ".env").write_text(f"OPENAI_API_KEY={SECRET}\n")
