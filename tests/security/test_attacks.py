@@ -367,6 +367,28 @@ def test_a_reused_pid_does_not_keep_a_stale_container(sandbox_image: str, worksp
         gc(run_id=run, force=True)
 
 
+def test_close_removes_every_container_even_one_in_flight(sandbox_image: str, workspace: Path,
+                                                         labelled_containers) -> None:
+    """What a signal handler closing the sandbox relies on: warm and in-flight containers
+    go at once, and the interrupted call returns instead of waiting for its deadline."""
+    run_id = f"closing-{os.getpid()}"
+    sandbox = Sandbox(SandboxPolicy(image=sandbox_image, pool_size=2, timeout_s=120), workspace, run_id=run_id)
+    outcome: dict[str, object] = {}
+    call = threading.Thread(target=lambda: outcome.update(result=sandbox.exec(["sleep", "100"])))
+    call.start()
+    deadline = time.monotonic() + 30
+    while labelled_containers(run_id) < 3:  # the call's container and two warm ones
+        assert time.monotonic() < deadline, "the sandbox never started its containers"
+        time.sleep(0.1)
+    started = time.monotonic()
+    sandbox.close()
+    assert labelled_containers(run_id) == 0
+    call.join(timeout=30)
+    assert not call.is_alive() and time.monotonic() - started < 30
+    assert outcome["result"].exit_code != 0  # type: ignore[attr-defined]
+    sandbox.close()  # safe twice
+
+
 def test_warm_pool_never_hands_out_a_used_container(policy: SandboxPolicy, workspace: Path,
                                                     docker_available, labelled_containers) -> None:
     pooled = policy.model_copy(update={"pool_size": 2})
