@@ -41,9 +41,6 @@ SCORER_DIR = "/opt/avo/scorer"
 LIB_DIR = "/opt/avo/lib"
 HARNESS_MOUNT = "/opt/avo/harness"
 _STDERR_TAIL = 1500
-#: Removes what a candidate left in the scoring folder, as the uid that made it (the fallback
-#: when the host cannot: a ``sandbox.user`` other than the host user's, or a tree too deep).
-_CLEAN_AS_SANDBOX = "chmod -R u+rwX . 2>/dev/null; find . -mindepth 1 -delete"
 
 
 class _CallFailed(Exception):
@@ -204,14 +201,13 @@ class SandboxEvaluator:
 
     def _reset_scratch(self, candidate: str | None) -> None:
         """Empty the scoring folder (kept, since a warm container has it mounted) and write
-        the candidate alone into it. What a candidate left that the host cannot remove is
-        removed in a container, as the uid that made it; failing that the call fails."""
+        the candidate alone into it. The host user can always remove what the sandbox left
+        (it runs as the host user's uid, or the host user is root); if that ever fails the
+        call fails, never the run."""
         try:
             clear_dir(self._scratch)
         except OSError as exc:
-            cleaned = self._sandbox.exec(["/bin/sh", "-c", _CLEAN_AS_SANDBOX])
-            if not cleaned.ok or any(self._scratch.iterdir()):
-                raise _CallFailed(f"the scoring folder {self._scratch} could not be emptied ({exc}); "
-                                  f"remove what is left there by hand") from None
+            raise _CallFailed(f"the scoring folder {self._scratch} could not be emptied ({exc}); "
+                              "remove what is left there by hand") from None
         if candidate is not None:
             write_text(self._scratch, self._config.solution_file, candidate)

@@ -165,33 +165,49 @@ def list_tree(root: Path, relative: str = ".", *, skip: frozenset[str] = frozens
 
 def clear_dir(root: Path) -> None:
     """Remove everything inside ``root`` (kept itself: a warm container may have it mounted),
-    giving the host user's own folders their permissions back where the sandbox took them."""
+    giving the host user's own folders their permissions back where the sandbox took them.
+
+    One descriptor is held at a time, whatever the depth (a candidate can nest folders
+    deeper than the host's open-file limit): the walk climbs back through ``..`` and checks
+    it arrives in the very folder it left, so a folder moved meanwhile is never followed out.
+    """
     with _directory(root, ()) as top:
         _reclaim_fd(top)
-        stack: list[tuple[int, Iterator[str], tuple[int, str] | None]] = [(top, iter(os.listdir(top)), None)]
+        fd = os.dup(top)
+        # per level: the names still to remove, and (for levels below the root) the folder's
+        # own name with the identity of the parent it was entered from
+        levels: list[tuple[list[str], tuple[str, tuple[int, int]] | None]] = [(os.listdir(fd), None)]
         try:
-            while stack:
-                folder, names, parent = stack[-1]
-                name = next(names, None)
-                if name is None:
-                    stack.pop()
-                    if parent is not None:
-                        os.close(folder)
-                        os.rmdir(parent[1], dir_fd=parent[0])
+            while levels:
+                names, entered = levels[-1]
+                if names:
+                    name = names.pop()
+                    found = _lstat(fd, name)
+                    if found is None:
+                        continue
+                    if not stat.S_ISDIR(found.st_mode):
+                        os.unlink(name, dir_fd=fd)
+                        continue
+                    parent = os.fstat(fd)
+                    child = _open_dir(fd, name)
+                    os.close(fd)
+                    fd = child
+                    _reclaim_fd(fd)
+                    levels.append((os.listdir(fd), (name, (parent.st_dev, parent.st_ino))))
                     continue
-                found = _lstat(folder, name)
-                if found is None:
+                levels.pop()
+                if entered is None:
                     continue
-                if stat.S_ISDIR(found.st_mode):
-                    child = _open_dir(folder, name)
-                    _reclaim_fd(child)
-                    stack.append((child, iter(os.listdir(child)), (folder, name)))
-                else:
-                    os.unlink(name, dir_fd=folder)
+                name, identity = entered
+                parent_fd = os.open("..", _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = parent_fd
+                here = os.fstat(fd)
+                if (here.st_dev, here.st_ino) != identity:
+                    raise WorkspaceEscape(f"{name} was moved while it was being emptied; refused")
+                os.rmdir(name, dir_fd=fd)
         finally:
-            for folder, _, parent in stack:
-                if parent is not None:
-                    os.close(folder)
+            os.close(fd)
 
 
 # --- the walk -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import resource
 import socket
 import stat
 import tempfile
@@ -135,6 +136,20 @@ def test_clear_dir_removes_everything_but_what_links_point_to(work: Path) -> Non
     os.mkfifo(work / "pipe")
     clear_dir(work)
     assert list(work.iterdir()) == [] and (outside / "keep.txt").read_text() == "keep"
+
+
+def test_clear_dir_holds_one_descriptor_whatever_the_depth(work: Path) -> None:
+    """A candidate can nest folders deeper than the host's open-file limit."""
+    deep = work.joinpath(*["d"] * 300)
+    deep.mkdir(parents=True)
+    (deep / "f").write_text("x")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 32, hard))
+    try:
+        clear_dir(work)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert list(work.iterdir()) == []
 
 
 def _as_unprivileged(action: Callable[[Path], object]) -> object:
