@@ -19,7 +19,7 @@ import docker.errors
 import requests
 
 from ...capture import CappedBuffer, pump
-from ...errors import ImageMissing, PolicyError, SandboxClosed
+from ...errors import ImageMissing, PolicyError, SandboxClosed, SandboxError
 from ...gpu import require_gpu_host
 from ...policy import SandboxPolicy
 from ...result import EXIT_OOM, EXIT_TIMEOUT, ExecResult
@@ -85,6 +85,18 @@ class DockerBackend:
             self._pool = WarmPool(policy.pool_size, self._start, self._dispose)
 
     def run(self, command: Command, *, stdin: bytes | None, timeout_s: float) -> ExecResult:
+        """One call; SandboxClosed when close() ended it (whatever the engine then said)."""
+        try:
+            result = self._run(command, stdin=stdin, timeout_s=timeout_s)
+        except SandboxError:
+            if self._closed:
+                raise SandboxClosed("the sandbox was closed during the call") from None
+            raise
+        if self._closed:
+            raise SandboxClosed("the sandbox was closed during the call")
+        return result
+
+    def _run(self, command: Command, *, stdin: bytes | None, timeout_s: float) -> ExecResult:
         script = shell_script(command).encode()
         give_workspace_to(self._user, self._workspace)
         with engine_errors(self._policy.image):
