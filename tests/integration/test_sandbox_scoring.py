@@ -89,6 +89,8 @@ def test_a_candidate_sees_only_itself_the_scorer_and_its_declared_files(scoring)
 
 
 def test_a_scoring_folder_left_unremovable_is_emptied(scoring):
+    """The next call starts clean. As root the kernel ignores the permissions the candidate
+    strips; the attack on a host user it binds runs in tests/e2e/test_hardening_run.py."""
     evaluator, _ = scoring
     trap = ("import os\nos.makedirs('trap/inner')\nopen('trap/inner/f', 'w').write('x')\n"
             "os.chmod('trap/inner', 0)\nos.chmod('trap', 0o500)\nos.chmod('.', 0o500)\n"
