@@ -44,7 +44,11 @@ _STDERR_TAIL = 1500
 
 
 class _CallFailed(Exception):
-    """A harness call produced no usable reply; the message says why."""
+    """A harness call produced no usable reply; the message says why, ``result`` what the sandbox saw."""
+
+    def __init__(self, message: str, result: ExecResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass(frozen=True)
@@ -126,9 +130,11 @@ class SandboxEvaluator:
         seed = secrets.randbits(32)
         started = time.monotonic()
         kwargs = {"source_code": source_code, "source_file": self._config.solution_file}
+        sandbox: ExecResult | None = None
         try:
             score = Score.model_validate(self._call("evaluate", kwargs, seed, source_code))
         except _CallFailed as exc:
+            sandbox = exc.result
             score = Score.failure(f"evaluation failed: {_headline(str(exc))}", error=str(exc))
         except ValidationError as exc:
             score = Score.failure(f"the scorer returned an invalid Score: {exc.errors()[0]['msg']}")
@@ -140,6 +146,8 @@ class SandboxEvaluator:
             passes=score.passes_correctness, duration_s=round(duration, 3), seed=seed,
             failed_configurations=score.failed_configurations(configurations) if score.passes_correctness else [],
             message=(score.error or score.correctness_message)[:500],
+            timed_out=bool(sandbox and sandbox.timed_out), oom_killed=bool(sandbox and sandbox.oom_killed),
+            exit_code=sandbox.exit_code if sandbox else 0,
         )
         return score
 
@@ -194,9 +202,9 @@ class SandboxEvaluator:
             result = self._sandbox.exec(layout.command, stdin=json.dumps(request).encode())
         reply = unframe(result.stdout, nonce) if result.ok else None
         if reply is None:
-            raise _CallFailed(_failure_reason(result, self._policy))
+            raise _CallFailed(_failure_reason(result, self._policy), result)
         if "harness_error" in reply:
-            raise _CallFailed(str(reply["harness_error"]).strip())
+            raise _CallFailed(str(reply["harness_error"]).strip(), result)
         return reply.get("result")
 
     def _reset_scratch(self, candidate: str | None) -> None:

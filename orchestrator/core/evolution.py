@@ -91,6 +91,14 @@ def _rejection_reason(verdict: Verdict, rescore: Score, claimed: Score | None) -
     return verdict.reason
 
 
+def _llm_label(config: EvolutionConfig) -> str:
+    """``provider:model`` as the agent's turns name it (a replay names its transcript)."""
+    llm = config.llm
+    if llm.provider == "replay":
+        return f"replay:{llm.replay_file.name if llm.replay_file else 'transcript'}"
+    return f"{llm.provider}:{llm.model}"
+
+
 class EvolutionRunner:
     """Runs (or resumes, with ``resume=True``) the evolution described by ``config``."""
 
@@ -139,8 +147,12 @@ class EvolutionRunner:
         self._budget = Budget(self.config.budget, self.config.max_wall_time_hours,
                               spent=BudgetUsage.from_events(prior))
         self._step = max((e.get("step", 0) for e in prior if e.get("kind") == "variation_start"), default=0)
+        sandbox = self.config.sandbox
         self.run_log.emit("run_start", project=self.config.project_name, resume=resuming,
-                          workspace=str(self.config.workspace_dir), step=self._step)
+                          workspace=str(self.config.workspace_dir), step=self._step,
+                          config_digest=self.config.digest(), backend=sandbox.backend, image=sandbox.image,
+                          runtime=sandbox.runtime, gpus=sandbox.gpus.model_dump(), llm=_llm_label(self.config),
+                          min_improvement=self.config.min_improvement)
         try:
             with self._interrupt_handling():
                 self._open_components()
@@ -289,12 +301,14 @@ class EvolutionRunner:
         verdict = self._population.judge(score)
         if not verdict.accepted:
             reason = _rejection_reason(verdict, score, result.claimed_score)
-            return self._reject(step, reason, result, source, verdict.aggregate)
-        version = self._commit(step, source, score, verdict, result.rationale or f"step {step}")
+            return self._reject(step, reason, result, source, verdict.aggregate, score)
+        version = self._commit(step, source, score, verdict, result.rationale or f"step {step}",
+                               claimed=result.claimed_score)
         return StepOutcome(step=step, committed=True, reason=f"committed v{version}: {verdict.reason}",
                            aggregate=verdict.aggregate, source_hash=source_hash(source), rationale=result.rationale)
 
-    def _commit(self, step: int, source: str, score: Score, verdict: Verdict, message: str) -> int:
+    def _commit(self, step: int, source: str, score: Score, verdict: Verdict, message: str,
+                claimed: Score | None = None) -> int:
         """Persist the next version (uninterruptible), then make the work tree match it."""
         assert self._population is not None and self._budget is not None
         usage = self._budget.usage
@@ -309,11 +323,11 @@ class EvolutionRunner:
         self._restore_best()  # the work tree now holds the new best version
         self.run_log.emit("commit", step=step, version=stored.version, parent=stored.parent,
                           aggregate=stored.aggregate, values=score.values, commit=stored.commit,
-                          reason=verdict.reason, message=message[:1000])
+                          reason=verdict.reason, message=message[:1000], **self._claim(claimed))
         return stored.version
 
     def _reject(self, step: int, reason: str, result: VariationResult, source: str | None = None,
-                aggregate: float = 0.0) -> StepOutcome:
+                aggregate: float = 0.0, rescore: Score | None = None) -> StepOutcome:
         """Record a failed attempt and put the best version back in the work tree."""
         assert self._population is not None
         digest = source_hash(source) if source is not None else None
@@ -321,9 +335,9 @@ class EvolutionRunner:
                                                 source_hash=digest, rationale=result.rationale))
         self._restore_best()
         self._failures += 1
-        claimed = result.claimed_score
         self.run_log.emit("rejection", step=step, reason=reason, aggregate=aggregate, source_hash=digest,
-                          claimed_aggregate=claimed.aggregate(self._population.configurations) if claimed else None)
+                          values=rescore.values if rescore else None,
+                          passes=rescore.passes_correctness if rescore else None, **self._claim(result.claimed_score))
         return StepOutcome(step=step, committed=False, reason=reason, aggregate=aggregate,
                            source_hash=digest, rationale=result.rationale)
 
@@ -337,6 +351,14 @@ class EvolutionRunner:
             self._population.restore(self.config.work_dir, self.config.solution_file)
         except OSError as exc:
             self.run_log.emit("restore_failed", reason=str(exc)[:500])
+
+    def _claim(self, claimed: Score | None) -> dict[str, Any]:
+        """What the agent's own evaluation of the submitted source said, for the run log."""
+        assert self._population is not None
+        if claimed is None:
+            return {"claimed_aggregate": None, "claimed_passes": None}
+        return {"claimed_aggregate": claimed.aggregate(self._population.configurations),
+                "claimed_passes": claimed.passes_correctness}
 
     def _charge(self, tokens: int, cost_usd: float) -> None:
         assert self._budget is not None
