@@ -25,7 +25,7 @@ from orchestrator.config import EvolutionConfig
 from orchestrator.core.workspace_files import clear_dir
 from orchestrator.errors import ConfigError
 
-__all__ = ["STAGING_DIR", "stage_scorer", "unstage"]
+__all__ = ["STAGING_DIR", "declared_files", "stage_scorer", "unstage"]
 
 STAGING_DIR = "staged"
 #: What avo keeps in a workspace; never staged, even when the workspace is the scorer's folder.
@@ -34,13 +34,9 @@ _READ_ONLY_FILE = 0o444
 _READ_ONLY_DIR = 0o555
 
 
-def stage_scorer(config: EvolutionConfig, run_id: str) -> Path:
-    """Copy the scoring module and the declared files into a fresh read-only folder; its path.
-
-    Raises ConfigError when a ``scorer_files`` pattern matches nothing or leads out of
-    the scorer's folder. Stale staging folders (a killed run's) are removed first: the
-    workspace lock lets one run at a time use the workspace.
-    """
+def declared_files(config: EvolutionConfig) -> dict[str, Path]:
+    """The scoring module and every file ``scorer_files`` declares, by their path relative to
+    the module's folder. Raises ConfigError when a pattern matches nothing or leads out."""
     source = config.scoring_module.resolve().parent
     files = {config.scoring_module.name: config.scoring_module.resolve()}
     for pattern in config.scorer_files:
@@ -49,6 +45,16 @@ def stage_scorer(config: EvolutionConfig, run_id: str) -> Path:
             raise ConfigError(f"scorer_files: {pattern!r} matches no file in {source} (run files are never "
                               "staged); fix the pattern or remove it")
         files.update(matches)
+    return files
+
+
+def stage_scorer(config: EvolutionConfig, run_id: str) -> Path:
+    """Copy the scoring module and the declared files into a fresh read-only folder; its path.
+
+    Stale staging folders (a killed run's) are removed first: the workspace lock lets one
+    run at a time use the workspace.
+    """
+    files = declared_files(config)
     parent = config.workspace_dir.resolve() / STAGING_DIR
     parent.mkdir(parents=True, exist_ok=True)
     parent.chmod(stat.S_IRWXU)
