@@ -113,6 +113,7 @@ class EvolutionConfig(_Strict):
     knowledge_base_dir: Path | None = None
     scoring_module: Path
     scoring_class: str = "Scorer"
+    scorer_files: list[str] = Field(default_factory=list)  # globs beside scoring_module staged with it
     git_persist: bool = True
     llm: LLMConfig = Field(default_factory=LLMConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
@@ -290,6 +291,8 @@ solution_file: solution.py        # the file the agent evolves, inside work/
 seed_file: seed.py                # required: the starting solution, committed as v0
 scoring_module: scorer.py         # required: defines the scoring class below
 scoring_class: Scorer             # class Scorer(ScoringFunction) in scoring_module
+scorer_files: []                  # files the scorer reads (globs beside it, e.g. [data/*.json]); only
+                                  # these and scoring_module are copied into scoring containers
 knowledge_base_dir: null          # optional folder of docs and reference code
 max_versions: 100                 # stop after this many committed versions beyond v0
 max_wall_time_hours: 168.0
@@ -327,7 +330,7 @@ sandbox:                          # every shell command and scoring call runs he
   cpus: 2.0
   memory: 4g
   timeout_s: 600.0                # per call; the whole container is killed at the deadline
-  gpus: none                      # none | all | a count (2) | device ids ("0", "0,1")
+  gpus: none                      # none | a count (2) | device ids ("0", "0,1") | all (needs allow_all_gpus: true)
   network: none                   # none | bridge
   pool_size: 0                    # pre-started containers per purpose (lower latency)
 

@@ -2,21 +2,25 @@
 
 Each call writes the candidate alone into a scoring folder that holds nothing
 else (so no other call's or the agent's files are visible), runs the call harness
-in a fresh container with the scorer, the ``orchestrator`` package and the harness
-mounted read-only, and reads back one nonce-framed JSON reply. Every way a
-candidate can go wrong (crash, timeout, OOM, garbage output, a fake result)
-becomes a failed :class:`Score` with the reason; only a broken scorer raises.
+in a fresh container with the staged scorer (the module and its declared files
+only, see :mod:`orchestrator.scorer_staging`), the ``orchestrator`` package and
+the harness mounted read-only, and reads back one nonce-framed JSON reply. Every
+way a candidate can go wrong (crash, timeout, OOM, garbage output, a fake result,
+a scoring folder it left unremovable) becomes a failed :class:`Score` with the
+reason; only a broken scorer raises.
+
+With ``sandbox.backend: local`` (no isolation, development only: the backend warns
+on every call) the same harness runs as a host subprocess on the same staged files.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
-import stat
+import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +30,16 @@ import orchestrator
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import RunLog
 from orchestrator.core.scoring import Score
-from orchestrator.core.solution_file import write_solution
+from orchestrator.core.workspace_files import clear_dir, write_text
 from orchestrator.errors import ScorerError
+from orchestrator.scorer_staging import stage_scorer, unstage
 from sandbox import HARNESS_DIR, ExecResult, ReadOnlyMount, Sandbox, SandboxPolicy
 
-__all__ = ["SandboxEvaluator", "scoring_policy", "unframe"]
+__all__ = ["SandboxEvaluator", "ScoringLayout", "scoring_layout", "unframe"]
 
 SCORER_DIR = "/opt/avo/scorer"
 LIB_DIR = "/opt/avo/lib"
 HARNESS_MOUNT = "/opt/avo/harness"
-HARNESS_COMMAND = ["python3", f"{HARNESS_MOUNT}/call_harness.py"]
 _STDERR_TAIL = 1500
 
 
@@ -47,37 +51,29 @@ class _CallFailed(Exception):
         self.result = result
 
 
-def scoring_policy(config: EvolutionConfig) -> SandboxPolicy:
-    """The run's sandbox policy plus the read-only scorer, library and harness mounts.
+@dataclass(frozen=True)
+class ScoringLayout:
+    """Where a scoring call finds the scorer, the ``orchestrator`` package and the harness,
+    as the call sees them, and the policy that makes them visible there."""
 
-    When the workspace lies inside the scorer's folder (the usual layout: config,
-    scorer and workspace side by side), an empty folder is mounted over it so a
-    candidate under test cannot read the lineage or the run log through the scorer mount.
-    """
-    scorer_dir = config.scoring_module.parent.resolve()
-    _check_readable_by_sandbox(config.sandbox, scorer_dir, config.scoring_module)
-    mounts = [
-        ReadOnlyMount(host=scorer_dir, container=SCORER_DIR),
-        ReadOnlyMount(host=Path(orchestrator.__file__).parent.resolve(), container=f"{LIB_DIR}/orchestrator"),
+    policy: SandboxPolicy
+    scorer_dir: str
+    lib_dir: str
+    command: list[str]
+
+
+def scoring_layout(config: EvolutionConfig, staged: Path) -> ScoringLayout:
+    """Container paths and read-only mounts (docker), or the host paths themselves (local)."""
+    library = Path(orchestrator.__file__).parent.resolve()
+    if config.sandbox.backend == "local":
+        return ScoringLayout(config.sandbox, str(staged), str(library.parent),
+                             [sys.executable, str(HARNESS_DIR.resolve() / "call_harness.py")])
+    policy = config.sandbox.with_mounts(
+        ReadOnlyMount(host=staged, container=SCORER_DIR),
+        ReadOnlyMount(host=library, container=f"{LIB_DIR}/orchestrator"),
         ReadOnlyMount(host=HARNESS_DIR.resolve(), container=HARNESS_MOUNT),
-    ]
-    workspace = config.workspace_dir.resolve()
-    if workspace.is_relative_to(scorer_dir) and workspace != scorer_dir:
-        mask = workspace / "empty"
-        mask.mkdir(parents=True, exist_ok=True)
-        inside = workspace.relative_to(scorer_dir).as_posix()
-        mounts.append(ReadOnlyMount(host=mask, container=f"{SCORER_DIR}/{inside}"))
-    return config.sandbox.with_mounts(*mounts)
-
-
-def _check_readable_by_sandbox(policy: SandboxPolicy, folder: Path, module: Path) -> None:
-    """When the host user is root the sandbox runs as an unprivileged uid that can only read
-    what is readable by others; say so up front rather than as an import error in a container."""
-    if os.getuid() != 0 or policy.user or policy.backend not in ("docker", "slurm"):
-        return
-    if not (folder.stat().st_mode & stat.S_IXOTH and module.stat().st_mode & stat.S_IROTH):
-        raise ScorerError(f"the sandbox user cannot read the scorer ({module}): make its folder readable, "
-                          f"e.g. `chmod o+rX {folder} {module}`")
+    )
+    return ScoringLayout(policy, SCORER_DIR, LIB_DIR, ["python3", f"{HARNESS_MOUNT}/call_harness.py"])
 
 
 def unframe(stdout: str, nonce: str) -> dict[str, Any] | None:
@@ -114,11 +110,17 @@ class SandboxEvaluator:
     def __init__(self, config: EvolutionConfig, run_id: str, run_log: RunLog) -> None:
         self._config = config
         self._run_log = run_log
-        self._policy = scoring_policy(config)
-        self._scratch = (config.workspace_dir / "scoring").resolve()
-        self._scratch.mkdir(parents=True, exist_ok=True)
-        self._sandbox = Sandbox(self._policy, workspace=self._scratch, run_id=run_id, purpose="score",
-                                on_event=run_log.sink)
+        self._staged: Path | None = stage_scorer(config, run_id)
+        try:
+            self._layout = scoring_layout(config, self._staged)
+            self._policy = self._layout.policy
+            self._scratch = (config.workspace_dir / "scoring").resolve()
+            self._scratch.mkdir(parents=True, exist_ok=True)
+            self._sandbox = Sandbox(self._policy, workspace=self._scratch, run_id=run_id, purpose="score",
+                                    on_event=run_log.sink)
+        except BaseException:
+            unstage(self._staged)
+            raise
         self._lock = threading.Lock()
         self._configurations: list[str] | None = None
         self._context: str | None = None
@@ -168,7 +170,11 @@ class SandboxEvaluator:
         return self._context
 
     def close(self) -> None:
+        """Remove the scoring containers and the staged scorer; safe to call twice."""
         self._sandbox.close()
+        staged, self._staged = self._staged, None
+        if staged is not None:
+            unstage(staged)
 
     def _where(self) -> str:
         return f"{self._config.scoring_module}:{self._config.scoring_class}"
@@ -182,9 +188,10 @@ class SandboxEvaluator:
 
     def _call(self, method: str, kwargs: dict[str, Any], seed: int, candidate: str | None) -> Any:
         nonce = secrets.token_hex(16)
+        layout = self._layout
         request = {
-            "sys_path": [LIB_DIR, SCORER_DIR],
-            "module_file": f"{SCORER_DIR}/{self._config.scoring_module.name}",
+            "sys_path": [layout.lib_dir, layout.scorer_dir],
+            "module_file": f"{layout.scorer_dir}/{self._config.scoring_module.name}",
             "class_name": self._config.scoring_class,
             "method": method,
             "kwargs": kwargs,
@@ -193,7 +200,7 @@ class SandboxEvaluator:
         }
         with self._lock:
             self._reset_scratch(candidate)
-            result = self._sandbox.exec(HARNESS_COMMAND, stdin=json.dumps(request).encode())
+            result = self._sandbox.exec(layout.command, stdin=json.dumps(request).encode())
         reply = unframe(result.stdout, nonce) if result.ok else None
         if reply is None:
             raise _CallFailed(_failure_reason(result, self._policy), result)
@@ -203,11 +210,13 @@ class SandboxEvaluator:
 
     def _reset_scratch(self, candidate: str | None) -> None:
         """Empty the scoring folder (kept, since a warm container has it mounted) and write
-        the candidate alone into it."""
-        for entry in self._scratch.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+        the candidate alone into it. The host user can always remove what the sandbox left
+        (it runs as the host user's uid, or the host user is root); if that ever fails the
+        call fails, never the run."""
+        try:
+            clear_dir(self._scratch)
+        except OSError as exc:
+            raise _CallFailed(f"the scoring folder {self._scratch} could not be emptied ({exc}); "
+                              "remove what is left there by hand") from None
         if candidate is not None:
-            write_solution(self._scratch, self._config.solution_file, candidate)
+            write_text(self._scratch, self._config.solution_file, candidate)

@@ -43,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--memory", help="memory limit (swap equals it), e.g. 512m, 2g")
     run.add_argument("--network", choices=["none", "bridge"], help="network (default none)")
     run.add_argument("--gpus", help="none | all | count=N | device ids like 0 or 0,1 (a bare number names a device)")
+    run.add_argument("--allow-all-gpus", action="store_true", help="accept --gpus all (a host that is yours alone)")
     run.add_argument("--image", help="sandbox image (default avo-sandbox:cpu)")
     run.add_argument("--backend", choices=["docker", "local", "broker", "slurm"],
                      help="broker = through the host's avo-sandboxd; slurm = a job step on a compute node; "
@@ -53,8 +54,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     run.set_defaults(func=_guarded(_exec))
 
-    collect = subparsers.add_parser("gc", help="remove leftover sandbox containers")
-    collect.add_argument("--run", help="only this run's containers (default: every avo container)")
+    collect = subparsers.add_parser(
+        "gc", help="remove leftover sandbox containers of dead runs",
+        description="Removes avo's containers whose process is gone (same host, PID and start time). "
+                    "Containers of live runs are kept unless --force is given. Through the broker, "
+                    "only your own containers are removed.")
+    collect.add_argument("--run", help="only this run's containers")
+    collect.add_argument("--tenant", help="only this tenant's containers (sandbox.tenant)")
+    collect.add_argument("--force", action="store_true",
+                         help="also remove containers of runs that still live (or run on another host)")
     collect.add_argument("--backend", choices=["docker", "broker"], default="docker",
                          help="broker: ask the host's avo-sandboxd, which removes your own containers only")
     collect.add_argument("--broker-socket", help="the broker's socket (default /run/avo/sandboxd.sock)")
@@ -86,7 +94,8 @@ def _exec(args: argparse.Namespace) -> int:
         return EXIT_SANDBOX_ERROR
     options = {"timeout_s": args.timeout, "memory": args.memory, "network": args.network,
                "gpus": args.gpus, "image": args.image, "backend": args.backend,
-               "broker_socket": args.broker_socket, "broker_wait": False if args.no_wait else None}
+               "broker_socket": args.broker_socket, "broker_wait": False if args.no_wait else None,
+               "allow_all_gpus": args.allow_all_gpus or None}
     policy = SandboxPolicy(**{key: value for key, value in options.items() if value is not None})
     with _unwind_on_termination():
         result = exec_once(command, policy, args.workspace, purpose="cli")
@@ -125,9 +134,16 @@ def _unwind_on_termination() -> Iterator[None]:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    options = {"backend": args.backend, "broker_socket": args.broker_socket}
-    removed = gc(run_id=args.run, policy=SandboxPolicy(**{k: v for k, v in options.items() if v is not None}))
-    print(f"removed {removed} sandbox container(s)")
+    if args.backend == "broker":
+        options = {"backend": args.backend, "broker_socket": args.broker_socket}
+        removed = gc(run_id=args.run, policy=SandboxPolicy(**{k: v for k, v in options.items() if v is not None}))
+        print(f"removed {removed} sandbox container(s)")
+        return 0
+    from .backends.docker import remove_labelled
+
+    swept = remove_labelled(run_id=args.run, tenant=args.tenant, stale_only=not args.force)
+    kept = f"; kept {swept.kept_alive} of live runs (--force removes them too)" if swept.kept_alive else ""
+    print(f"removed {swept.removed} sandbox container(s){kept}")
     return 0
 
 

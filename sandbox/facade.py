@@ -20,8 +20,8 @@ from .result import ExecResult
 class Sandbox:
     """Runs commands for one run, each in a fresh disposable environment.
 
-    With the docker backend, opening a sandbox removes its run's stale containers
-    (left by a process of the same run that died) and, if ``policy.pool_size`` > 0,
+    With the docker backend, opening a sandbox removes every avo container whose
+    process is gone (a killed run's, whatever its run id) and, if ``policy.pool_size`` > 0,
     starts a warm pool. Use as a context manager or call :meth:`close`.
     """
 
@@ -69,11 +69,13 @@ def exec_once(command: Command, policy: SandboxPolicy, workspace: Path, *, stdin
         return sandbox.exec(command, stdin=stdin)
 
 
-def gc(run_id: str | None = None, tenant: str | None = None, policy: SandboxPolicy | None = None) -> int:
+def gc(run_id: str | None = None, tenant: str | None = None, *, force: bool = False,
+       policy: SandboxPolicy | None = None) -> int:
     """Remove avo's leftover containers (all, or one run's or tenant's); returns the count.
 
-    Containers of live sandboxes are removed too: this is the explicit clean-up
-    for after a crash, not something to run next to a live run. Under
+    Only containers whose labelling process is gone (same host, same PID and start
+    time) are removed, so a live run keeps its containers; ``force`` removes those
+    too (for a run known to be dead on another host sharing the daemon). Under
     ``backend: broker`` the broker removes the caller's own containers only.
     """
     if policy is not None and policy.backend == "broker":
@@ -82,4 +84,4 @@ def gc(run_id: str | None = None, tenant: str | None = None, policy: SandboxPoli
         return int(broker_request(policy.broker_socket, {"kind": "gc", "run_id": run_id})["removed"])
     from .backends.docker import remove_labelled
 
-    return remove_labelled(run_id=run_id, tenant=tenant)
+    return remove_labelled(run_id=run_id, tenant=tenant, stale_only=not force).removed

@@ -135,11 +135,20 @@ class SandboxPolicy(BaseModel):
     broker_socket: str = "/run/avo/sandboxd.sock"
     broker_wait: bool = True
     slurm: SlurmPolicy = Field(default_factory=SlurmPolicy)  # with backend slurm: the allocation
+    allow_all_gpus: bool = False  # gpus: all is refused without it (every tenant's devices)
 
     @field_validator("gpus", mode="before")
     @classmethod
     def _gpus(cls, value: object) -> GpuSelection:
         return GpuSelection.parse(value)  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _all_gpus_only_when_allowed(self) -> "SandboxPolicy":
+        if self.gpus.mode == "all" and not self.allow_all_gpus:
+            raise ValueError("gpus: all exposes every GPU of the host, other tenants' included: name the "
+                             "devices (gpus: \"0,1\") or a count (gpus: 2), or set allow_all_gpus: true "
+                             "on a host that is yours alone")
+        return self
 
     @field_validator("memory", "tmpfs_size", "shm_size", "max_file_size")
     @classmethod

@@ -67,6 +67,7 @@ class WarmPool(Generic[T]):
         ``now`` in the caller's thread (after a fault, when the process may be ending)."""
         with self._changed:
             self._in_flight -= 1
+            now = now or self._closed  # after close() nothing disposes of the retired queue
             if not now:
                 self._retired.append(item)
             self._changed.notify_all()

@@ -52,6 +52,7 @@ if ! docker info >/dev/null 2>&1; then
     docker info >/dev/null 2>&1 || { tail -n 50 /var/log/dockerd.log; echo "dockerd did not start" >&2; exit 1; }
 fi
 docker info --format '{{json .Runtimes}}' | grep -q runsc || { echo "dockerd did not register runsc" >&2; exit 1; }
+scripts/setup-hardening.sh
 
 # The `gpu` extra pins torch==2.13.0, which resolves to the CPU build on these
 # machines (a plain `torch` could pull a multi-GB CUDA build); the host needs

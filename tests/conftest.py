@@ -64,5 +64,7 @@ def labelled_containers(docker_available: docker.DockerClient):
     """Counts avo's containers (all, or one run's), including exited ones."""
     def count(run_id: str | None = None) -> int:
         labels = ["avo.owner=avo"] + ([f"avo.run={run_id}"] if run_id else [])
-        return len(docker_available.containers.list(all=True, filters={"label": labels}))
+        # One listing call: the model layer inspects each container after listing, which fails
+        # when one is removed in between (a sweep, a call's own clean-up).
+        return len(docker_available.api.containers(all=True, filters={"label": labels}))
     return count

@@ -1,9 +1,10 @@
 """Scorer of the attention example: correctness against a float32 reference, then TFLOPS.
 
 Runs inside the sandbox (one fresh container per evaluation), imported by the
-call harness; it must stay self-contained in this folder because only this
-folder is mounted (read-only, at /opt/avo/scorer). The shapes live in
-``configs.json`` next to it: data a user edits, not code. The ``gpu`` set is used
+call harness. Only this module and the files the config's ``scorer_files``
+names are staged for it (read-only, at /opt/avo/scorer), never the rest of its
+folder. The shapes live in ``configs.json`` next to it (declared in
+``scorer_files``): data a user edits, not code. The ``gpu`` set is used
 when CUDA is available, the ``cpu`` set otherwise (Triton solutions then run in
 the interpreter, ``TRITON_INTERPRET=1``).
 

@@ -1,8 +1,9 @@
 """Scorer of the sorting example: correctness against ``sorted()``, then speedup over bubble sort.
 
 Runs inside the sandbox (one fresh container per evaluation), imported by the
-call harness; it must stay self-contained in this folder because only this
-folder is mounted (read-only, at /opt/avo/scorer).
+call harness. Only this module and the files the config's ``scorer_files``
+names are staged for it (read-only, at /opt/avo/scorer), never the rest of its
+folder: it needs none.
 
 Why it is built this way (each line answers a known reward hack):
 - every input is drawn fresh from a generator seeded before the candidate is

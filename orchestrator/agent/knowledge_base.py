@@ -19,7 +19,7 @@ import bm25s
 from markdown_it import MarkdownIt
 from pydantic import BaseModel, ConfigDict
 
-from orchestrator.workspace_paths import read_text
+from orchestrator.core.workspace_files import read_text
 
 log = logging.getLogger("avo.knowledge")
 
@@ -85,7 +85,7 @@ class KnowledgeBase:
         titles: dict[str, tuple[str, int]] = {}
         for path in sorted(_document_files(root)):
             relative = path.relative_to(root).as_posix()
-            text = read_text(root, relative, max_bytes=MAX_FILE_BYTES)
+            text = read_text(root, relative, max_bytes=MAX_FILE_BYTES, lenient=True)
             lines = text.splitlines()
             file_chunks = chunk_lines(relative, lines)
             chunks.extend(file_chunks)
@@ -120,7 +120,7 @@ class KnowledgeBase:
         """Lines of a knowledge file (1-based, inclusive), confined to the knowledge directory."""
         if self.root is None:
             raise FileNotFoundError("no knowledge base is configured")
-        lines = read_text(self.root, path, max_bytes=MAX_FILE_BYTES).splitlines()
+        lines = read_text(self.root, path, max_bytes=MAX_FILE_BYTES, lenient=True).splitlines()
         first = max(start_line or 1, 1)
         last = min(end_line or len(lines), len(lines))
         body = "\n".join(f"{n:>5}  {lines[n - 1]}" for n in range(first, last + 1))

@@ -13,7 +13,6 @@ the budget failing) leave the step as exceptions.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -23,10 +22,10 @@ from orchestrator.agent.knowledge_base import KnowledgeBase
 from orchestrator.agent.lineage_summary import attempts_table, per_configuration, unified_diff, versions_table
 from orchestrator.agent.messages import ToolCall, ToolSpec
 from orchestrator.agent.truncation import truncate_middle
-from orchestrator.workspace_paths import read_text, resolve_inside, write_text
 from orchestrator.core.interfaces import Evaluator
 from orchestrator.core.scoring import Score
 from orchestrator.core.types import Lineage
+from orchestrator.core.workspace_files import list_tree, read_text, write_text
 from orchestrator.errors import BudgetExhausted, LLMError, ScorerError
 from sandbox.errors import DockerUnavailable, GpuUnavailable, ImageMissing, SandboxClosed
 from sandbox.result import ExecResult
@@ -38,7 +37,7 @@ ERROR_LIMIT = 2_000
 #: ``run_shell``'s timeout may only lower the sandbox policy's deadline (SECURITY.md, item 15).
 TIMEOUT_DESCRIPTION = ("seconds before the command is killed; it can only lower {limit} limit "
                        "(sandbox.timeout_s): a larger value is clamped to that limit")
-SKIPPED_DIRS = {".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".venv", "node_modules"}
+SKIPPED_DIRS = frozenset({".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".venv", "node_modules"})
 
 
 class Shell(Protocol):
@@ -245,7 +244,7 @@ class Toolbox:
         return outcome
 
     def solution_source(self) -> str:
-        """The current candidate: the solution file in the work dir, read safely."""
+        """The current candidate: the solution file in the work dir, read as the runner reads it."""
         try:
             return read_text(self.work_dir, self.solution_file)
         except FileNotFoundError as exc:
@@ -254,27 +253,16 @@ class Toolbox:
     # --- file tools (host, confined to the work dir) ---
 
     def _list_files(self, args: ListFiles) -> str:
-        top = resolve_inside(self.work_dir, args.path)
-        if not top.is_dir():
-            raise ToolFailure(f"{args.path} is not a directory")
-        root = self.work_dir.resolve()
-        entries: list[str] = []
-        for current, dirs, files in os.walk(top, followlinks=False):
-            dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
-            here = Path(current)
-            for name in sorted(files) + [d + "/" for d in dirs if (here / d).is_symlink()]:
-                path = here / name.rstrip("/")
-                relative = path.relative_to(root).as_posix()
-                if path.is_symlink():
-                    entries.append(f"{relative} -> (symlink)")
-                else:
-                    entries.append(f"{relative} ({path.stat().st_size} bytes)")
-                if len(entries) >= LIST_LIMIT:
-                    return "\n".join(entries) + f"\n[... listing stopped at {LIST_LIMIT} entries ...]"
-        return "\n".join(entries) or "(empty)"
+        entries = list_tree(self.work_dir, args.path, skip=SKIPPED_DIRS, limit=LIST_LIMIT + 1)
+        lines = [f"{e.path} ({e.size} bytes)" if e.kind == "file" else
+                 f"{e.path} -> (symlink)" if e.kind == "symlink" else
+                 f"{e.path} (not a regular file: the file tools refuse it)" for e in entries[:LIST_LIMIT]]
+        if len(entries) > LIST_LIMIT:
+            lines.append(f"[... listing stopped at {LIST_LIMIT} entries ...]")
+        return "\n".join(lines) or "(empty)"
 
     def _read_file(self, args: ReadFile) -> str:
-        lines = read_text(self.work_dir, args.path).splitlines()
+        lines = read_text(self.work_dir, args.path, lenient=True).splitlines()
         if args.start_line is None and args.end_line is None:
             return f"{args.path} ({len(lines)} lines)\n" + "\n".join(lines)
         first = args.start_line or 1

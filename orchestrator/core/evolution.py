@@ -34,11 +34,10 @@ from orchestrator.core.interruption import Interruption, RunAborted
 from orchestrator.core.population import Population, Verdict, source_hash
 from orchestrator.core.run_log import RunLog, read_events
 from orchestrator.core.scoring import Score
-from orchestrator.core.solution_file import read_solution, write_solution
 from orchestrator.core.stall import StallWatch
 from orchestrator.core.types import Attempt, Lineage
-from orchestrator.errors import (BudgetExhausted, ConfigError, LineageError, ReplayExhausted,
-                                 WorkspaceEscape)
+from orchestrator.core.workspace_files import read_text
+from orchestrator.errors import BudgetExhausted, ConfigError, LineageError, ReplayExhausted
 from orchestrator.persistence.store import LineageStore, open_store
 from orchestrator.persistence.workspace_lock import WorkspaceLock
 
@@ -169,9 +168,9 @@ class EvolutionRunner:
                     self._restore_step_state(prior)
                 else:
                     self._commit_seed()
-                self._population.restore(self.config.work_dir, self.config.solution_file)
+                self._restore_best()
                 self.stop_reason = self._loop()
-                self._population.restore(self.config.work_dir, self.config.solution_file)
+                self._restore_best()
             except KeyboardInterrupt as exc:
                 self.stop_reason = f"aborted ({exc if isinstance(exc, RunAborted) else 'KeyboardInterrupt'})"
                 raise
@@ -324,9 +323,9 @@ class EvolutionRunner:
         if not result.submitted:
             return self._reject(step, result.failure_reason or "no candidate submitted", result)
         try:
-            source = result.source if result.source is not None else read_solution(
+            source = result.source if result.source is not None else read_text(
                 self.config.work_dir, self.config.solution_file)
-        except WorkspaceEscape as exc:
+        except OSError as exc:  # refused (a link, a FIFO, too large, not UTF-8) or missing
             return self._reject(step, f"candidate refused: {exc}", result)
         duplicate = self._population.precheck(source)
         if duplicate:
@@ -354,7 +353,7 @@ class EvolutionRunner:
             self._population.admit(stored)
         self._tokens_at_commit, self._cost_at_commit = usage.tokens, usage.cost_usd
         self._committed += 1
-        write_solution(self.config.work_dir, self.config.solution_file, source)
+        self._restore_best()  # the work tree now holds the new best version
         self.run_log.emit("commit", step=step, version=stored.version, parent=stored.parent,
                           aggregate=stored.aggregate, values=score.values, commit=stored.commit,
                           reason=verdict.reason, message=message[:1000], source_hash=source_hash(source),
@@ -368,7 +367,7 @@ class EvolutionRunner:
         digest = source_hash(source) if source is not None else None
         self._population.record_failure(Attempt(step=step, reason=reason, aggregate=aggregate,
                                                 source_hash=digest, rationale=result.rationale))
-        self._population.restore(self.config.work_dir, self.config.solution_file)
+        self._restore_best()
         self._failures += 1
         self.run_log.emit("rejection", step=step, reason=reason, aggregate=aggregate, source_hash=digest,
                           values=rescore.values if rescore else None,
@@ -376,6 +375,17 @@ class EvolutionRunner:
                           **self._claim(result.claimed_score))
         return StepOutcome(step=step, committed=False, reason=reason, aggregate=aggregate,
                            source_hash=digest, rationale=result.rationale)
+
+    def _restore_best(self) -> None:
+        """Put the best version back in the work tree. Hostile permissions are undone on the
+        way (see ``workspace_files``); anything still in the way (a folder on the solution's
+        path turned into a link) is logged, never the end of the run: the next submission
+        is then refused on its own."""
+        assert self._population is not None
+        try:
+            self._population.restore(self.config.work_dir, self.config.solution_file)
+        except OSError as exc:
+            self.run_log.emit("restore_failed", reason=str(exc)[:500])
 
     def _claim(self, claimed: Score | None) -> dict[str, Any]:
         """What the agent's own evaluation of the submitted source said, for the run log."""

@@ -14,8 +14,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from orchestrator.core.scoring import Score
-from orchestrator.core.solution_file import write_solution
 from orchestrator.core.types import Attempt, Lineage, Solution
+from orchestrator.core.workspace_files import write_text
 
 __all__ = ["Population", "Verdict", "source_hash"]
 
@@ -106,4 +106,4 @@ class Population:
     def restore(self, work_dir: Path, solution_file: str) -> None:
         """Put the best version back in the work tree after a step that did not commit."""
         if self.best is not None:
-            write_solution(work_dir, solution_file, self.best.source)
+            write_text(work_dir, solution_file, self.best.source, replace=True)

@@ -33,6 +33,7 @@ from orchestrator.persistence.git_backend import ISOLATED_GIT_ENV
 from orchestrator.report.redaction import redact
 from orchestrator.report.sources import BUNDLE_NAME
 from orchestrator.report.writer import load_config, write_report
+from orchestrator.scorer_staging import declared_files
 
 __all__ = ["export_run"]
 
@@ -81,9 +82,8 @@ def _folder_name(output: Path) -> str:
 
 
 def _scorer_files(config: EvolutionConfig) -> list[Path]:
-    """The scorer module and the files it declares (``scorer_files``, where the config has them)."""
-    declared = [Path(p) for p in getattr(config, "scorer_files", None) or []]
-    return [config.scoring_module, *declared]
+    """The scorer module and the files it declares: what scoring containers are given."""
+    return list(declared_files(config).values())
 
 
 def _copy_into(target: Path, base: Path, files: list[Path]) -> list[str]:

@@ -13,6 +13,8 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+import psutil
+
 from ..errors import PolicyError
 from ..policy import SandboxPolicy
 from ..result import ExecResult
@@ -41,6 +43,7 @@ LABEL_TENANT = "avo.tenant"
 LABEL_PURPOSE = "avo.purpose"
 LABEL_HOST = "avo.host"
 LABEL_PID = "avo.pid"
+LABEL_STARTED = "avo.started"
 
 
 class Backend(Protocol):
@@ -76,7 +79,9 @@ def shell_script(command: Command) -> str:
 
 
 def call_labels(run_id: str, tenant: str, purpose: str) -> dict[str, str]:
-    """Labels on every container: who owns it (for gc), and which process (for stale sweeps)."""
+    """Labels on every container: who owns it (for gc), and which process (for stale sweeps):
+    host, PID and the PID's start time, so that a PID the kernel hands out again later does
+    not pass for the process that made the container."""
     return {
         LABEL_OWNER: "avo",
         LABEL_RUN: run_id,
@@ -84,21 +89,31 @@ def call_labels(run_id: str, tenant: str, purpose: str) -> dict[str, str]:
         LABEL_PURPOSE: purpose,
         LABEL_HOST: socket.gethostname(),
         LABEL_PID: str(os.getpid()),
+        LABEL_STARTED: _started(psutil.Process()),
     }
+
+
+def _started(process: psutil.Process) -> str:
+    """A process's start time as labelled (centiseconds: the kernel's own resolution)."""
+    return f"{process.create_time():.2f}"
 
 
 def owner_alive(labels: Mapping[str, str]) -> bool:
     """Whether the process that labelled a container may still be using it.
 
-    Only a process on this host that no longer exists is known dead; a container
-    from another host (shared daemon) is presumed alive and left to ``gc``.
+    Only a process on this host is judged: it is dead when its PID is gone, or now
+    belongs to a process started at another time than the label says (a reused PID).
+    A container from another host (shared daemon) is presumed alive and left to ``gc``.
     """
     if labels.get(LABEL_HOST) != socket.gethostname():
         return True
     try:
-        os.kill(int(labels.get(LABEL_PID, "")), 0)
-    except ProcessLookupError:
+        process = psutil.Process(int(labels.get(LABEL_PID, "")))
+        started = _started(process)
+    except ValueError:
+        return True  # not labelled by avo's sandbox: never judged
+    except psutil.NoSuchProcess:
         return False
-    except (ValueError, PermissionError):
+    except psutil.AccessDenied:
         return True
-    return True
+    return labels.get(LABEL_STARTED, started) == started

@@ -115,7 +115,7 @@ class Broker:
 
     def sweep(self) -> tuple[int, int]:
         """Remove what an earlier instance of this broker left (containers, mount pins)."""
-        containers = remove_labelled(labels={LABEL_BROKER: self.policy.name})
+        containers = remove_labelled(labels={LABEL_BROKER: self.policy.name}, stale_only=False).removed
         return containers, self.state.pins.sweep()
 
     def listen(self) -> socket.socket:
@@ -239,7 +239,7 @@ class Broker:
             return {"ok": True, "status": self.status(connection.peer)}
         if isinstance(request, Collect):
             removed = remove_labelled(run_id=request.run_id, tenant=connection.peer.user,
-                                      labels={LABEL_BROKER: self.policy.name})
+                                      labels={LABEL_BROKER: self.policy.name}, stale_only=False).removed
             return {"ok": True, "removed": removed}
         self._end_session(connection)
         return {"ok": True}

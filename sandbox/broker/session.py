@@ -93,7 +93,7 @@ class TenantSession:
                 else GpuSelection()})
             self.labels = {**call_labels(request.run_id, peer.user, request.purpose),
                            LABEL_BROKER: state.policy.name, LABEL_SESSION: self.id, LABEL_UID: str(peer.uid)}
-            self._undo.callback(remove_labelled, labels={LABEL_SESSION: self.id})
+            self._undo.callback(remove_labelled, labels={LABEL_SESSION: self.id}, stale_only=False)
             self._backend = DockerBackend(self.policy, workspace, self.labels, placement=self._placement(),
                                           hand_over_workspace=False)
             self._undo.callback(self._backend.close)
@@ -150,7 +150,7 @@ class TenantSession:
 
     def cut_short(self) -> None:
         """Remove the session's containers now (its client hung up mid-call)."""
-        remove_labelled(labels={LABEL_SESSION: self.id})
+        remove_labelled(labels={LABEL_SESSION: self.id}, stale_only=False)
 
     def close(self) -> None:
         """Remove containers, end leases, free slots, unpin mounts; safe to call twice."""

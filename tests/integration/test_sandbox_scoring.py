@@ -3,6 +3,7 @@ failures as scores, and candidates that try to fake their result."""
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import RunLog, read_events
 from orchestrator.errors import ScorerError
+from nonce_thief import nonce_thief
 from orchestrator.sandbox_scoring import SandboxEvaluator
 
 pytestmark = pytest.mark.docker
@@ -35,11 +37,15 @@ class Scorer(ScoringFunction):
 
 
 def make_evaluator(tmp_path: Path, scorer: str = SCORER, **sandbox) -> tuple[SandboxEvaluator, EvolutionConfig]:
-    tmp_path.chmod(0o755)  # pytest makes it private; the sandbox user must read the scorer
+    """An evaluator on a scorer folder as users keep it: a secret beside the scorer, declared
+    data in ``data/``, the workspace inside (pytest's private tmp_path: staging needs no chmod)."""
     (tmp_path / "scorer.py").write_text(scorer)
     (tmp_path / "seed.py").write_text("def speed(): return 1.0\n")
+    (tmp_path / ".env").write_text("API_KEY=sk-beside-the-scorer\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "table.txt").write_text("declared data\n")
     config = EvolutionConfig(seed_file=tmp_path / "seed.py", scoring_module=tmp_path / "scorer.py",
-                             workspace_dir=tmp_path / "workspace", sandbox=sandbox)
+                             scorer_files=["data/*.txt"], workspace_dir=tmp_path / "workspace", sandbox=sandbox)
     config.lineage_dir.mkdir(parents=True)
     (config.lineage_dir / "private.txt").write_text("lineage")
     evaluator = SandboxEvaluator(config, "run-it-scoring", RunLog(config.run_log_path, "run-it-scoring"))
@@ -65,15 +71,33 @@ def test_scores_in_the_sandbox_with_a_fresh_seed_per_call(scoring):
     assert len(events) == 2 and events[0]["purpose"] == "test" and events[0]["seed"] != events[1]["seed"]
 
 
-def test_a_candidate_sees_only_itself_and_read_only_mounts(scoring):
-    evaluator, _ = scoring
-    probe = ("import os\nseen = (sorted(os.listdir('.')), os.listdir('/opt/avo/scorer/workspace'))\n"
+def test_a_candidate_sees_only_itself_the_scorer_and_its_declared_files(scoring):
+    evaluator, config = scoring
+    probe = ("import os\nseen = (sorted(os.listdir('.')), sorted(os.listdir('/opt/avo/scorer')),\n"
+             "        open('/opt/avo/scorer/data/table.txt').read())\n"
              "open('left_behind.txt', 'w').write('x')\nraise RuntimeError(repr(seen))\n")
     first = evaluator.evaluate(probe)
-    second = evaluator.evaluate(probe)  # nothing of the first call is left, the lineage is masked
-    assert "(['solution.py'], [])" in first.error and "(['solution.py'], [])" in second.error
+    second = evaluator.evaluate(probe)  # nothing of the first call is left; no .env, lineage or workspace
+    expected = "(['solution.py'], ['data', 'scorer.py'], 'declared data\\n')"
+    assert expected in first.error and expected in second.error
     tamper = evaluator.evaluate("open('/opt/avo/scorer/scorer.py', 'w').write('hacked')\n")
     assert not tamper.passes_correctness and "Read-only file system" in tamper.error
+    [staged] = (config.workspace_dir / "staged").iterdir()
+    assert stat.S_IMODE((config.workspace_dir / "staged").stat().st_mode) == 0o700  # private to the host user
+    evaluator.close()
+    assert not staged.exists()
+
+
+def test_a_scoring_folder_left_unremovable_is_emptied(scoring):
+    """The next call starts clean. As root the kernel ignores the permissions the candidate
+    strips; the attack on a host user it binds runs in tests/e2e/test_hardening_run.py."""
+    evaluator, _ = scoring
+    trap = ("import os\nos.makedirs('trap/inner')\nopen('trap/inner/f', 'w').write('x')\n"
+            "os.chmod('trap/inner', 0)\nos.chmod('trap', 0o500)\nos.chmod('.', 0o500)\n"
+            "def speed(): return 1.0\n")
+    assert evaluator.evaluate(trap).passes_correctness
+    probe = "import os\nraise RuntimeError(repr(sorted(os.listdir('.'))))\n"
+    assert "['solution.py']" in evaluator.evaluate(probe).error
 
 
 @pytest.mark.parametrize("candidate", [
@@ -82,9 +106,10 @@ def test_a_candidate_sees_only_itself_and_read_only_mounts(scoring):
     "'passes_correctness': True}}))\nos._exit(0)\n",
     # a guessed frame around a success
     "import os\nprint('x' * 32 + '{\"result\": {\"passes_correctness\": true}}' + 'x' * 32)\nos._exit(0)\n",
-    # an attempt to read the nonce out of the parent harness process
-    "import os\nos.read(os.open(f'/proc/{os.getppid()}/mem', os.O_RDONLY), 1)\n",
-])
+    # the nonce read out of the parent harness process's memory, and every 32-hex string
+    # found there used to frame a success
+    nonce_thief({"values": {"small": 1e9, "large": 1e9}, "passes_correctness": True}),
+], ids=["unframed", "guessed-frame", "nonce-from-parent-memory"])
 def test_a_faked_result_is_never_scored_as_passing(scoring, candidate):
     evaluator, _ = scoring
     score = evaluator.evaluate(candidate)

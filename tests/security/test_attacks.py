@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from runtimes import RUNTIMES, registered_runtime
-from sandbox import Sandbox, SandboxPolicy, exec_once, gc
+from sandbox import Sandbox, SandboxClosed, SandboxPolicy, exec_once, gc
+from sandbox.backends.base import LABEL_PID, LABEL_RUN, LABEL_STARTED, call_labels
 from sandbox.backends.docker import SANDBOX_UID
 from tenant_hosts import uid_of
 
@@ -344,10 +345,67 @@ def test_gc_removes_a_crashed_runs_containers(sandbox_image: str, workspace: Pat
 
 def test_restarted_run_sweeps_its_stale_containers(sandbox_image: str, workspace: Path,
                                                    labelled_containers) -> None:
-    run_id = f"restarted-{os.getpid()}"
-    _crash_mid_call(run_id, workspace, sandbox_image, labelled_containers)
-    with Sandbox(SandboxPolicy(image=sandbox_image), workspace, run_id=run_id):
-        assert labelled_containers(run_id) == 0
+    crashed = f"crashed-{os.getpid()}"
+    _crash_mid_call(crashed, workspace, sandbox_image, labelled_containers)
+    # A restarted run gets a new run id, as the runner gives every run (resumed or not).
+    with Sandbox(SandboxPolicy(image=sandbox_image), workspace, run_id=f"restarted-{os.getpid()}"):
+        assert labelled_containers(crashed) == 0
+
+
+def test_a_reused_pid_does_not_keep_a_stale_container(sandbox_image: str, workspace: Path,
+                                                      docker_available, labelled_containers) -> None:
+    """Containers labelled with this (live) PID: one with this process's start time is kept,
+    one with another start time (the PID's earlier owner, long dead) is swept, and so is
+    one whose PID no longer exists."""
+    labels = call_labels(f"reused-{os.getpid()}", "default", "shell")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    made = {
+        "live": labels,
+        "reused": {**labels, LABEL_STARTED: f"{float(labels[LABEL_STARTED]) - 3600:.2f}"},
+        "dead": {**labels, LABEL_PID: str(dead.pid)},
+    }
+    for name, container_labels in made.items():
+        docker_available.api.create_container(sandbox_image, "true", labels={**container_labels, "avo.test": name})
+    run = labels[LABEL_RUN]
+    try:
+        assert labelled_containers(run) == 3
+        with Sandbox(SandboxPolicy(image=sandbox_image), workspace, run_id=f"other-{os.getpid()}"):
+            left = docker_available.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run}"})
+            assert [c.labels["avo.test"] for c in left] == ["live"]
+        assert gc(run_id=run) == 0 and labelled_containers(run) == 1  # plain gc keeps the live one
+        assert gc(run_id=run, force=True) == 1
+    finally:
+        gc(run_id=run, force=True)
+
+
+def test_close_removes_every_container_even_one_in_flight(sandbox_image: str, workspace: Path,
+                                                         labelled_containers) -> None:
+    """What a signal handler closing the sandbox relies on: warm and in-flight containers
+    go at once, and the interrupted call returns instead of waiting for its deadline."""
+    run_id = f"closing-{os.getpid()}"
+    sandbox = Sandbox(SandboxPolicy(image=sandbox_image, pool_size=2, timeout_s=120), workspace, run_id=run_id)
+    outcome: dict[str, object] = {}
+
+    def sleep_in_flight() -> None:
+        try:
+            sandbox.exec(["sleep", "100"])
+        except SandboxClosed as exc:
+            outcome["closed"] = exc
+
+    call = threading.Thread(target=sleep_in_flight)
+    call.start()
+    deadline = time.monotonic() + 30
+    while labelled_containers(run_id) < 3:  # the call's container and two warm ones
+        assert time.monotonic() < deadline, "the sandbox never started its containers"
+        time.sleep(0.1)
+    started = time.monotonic()
+    sandbox.close()
+    assert labelled_containers(run_id) == 0
+    call.join(timeout=30)
+    assert not call.is_alive() and time.monotonic() - started < 30
+    assert "closed during the call" in str(outcome["closed"])
+    sandbox.close()  # safe twice
 
 
 def test_warm_pool_never_hands_out_a_used_container(policy: SandboxPolicy, workspace: Path,

@@ -7,12 +7,18 @@ behaviour inside the real sandbox is covered in tests/integration.
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from nonce_thief import nonce_thief
+from unprivileged import NOBODY, stdlib_python
 from orchestrator.sandbox_scoring import unframe
 from sandbox import HARNESS_DIR
 
@@ -72,6 +78,39 @@ def test_a_fake_result_printed_by_the_candidate_is_not_the_result(tmp_path):
     source = f"import os\nprint({fake!r})\nprint('n0nce' + {fake!r} + 'n0nce')\nos._exit(0)\n"
     stdout, reply = call(tmp_path, "evaluate", source)
     assert "1000000000" in stdout and "harness_error" in reply
+
+
+PLAIN_SCORER = """
+class Scorer:
+    def evaluate(self, source_code, source_file="solution.py"):
+        exec(source_code, {})
+        return {"values": {"k": 1.0}, "passes_correctness": False}
+"""
+
+
+def test_the_candidate_cannot_learn_the_nonce_from_its_parent():
+    """The candidate reads the harness parent's memory for the nonce and frames a success
+    with it. As the sandbox does, it runs without privileges: as root the kernel would let
+    it read any process (CAP_SYS_PTRACE), so the harness then runs as uid 65534, on copies
+    in a folder that uid can read."""
+    folder = Path(tempfile.mkdtemp(prefix="avo-harness-"))
+    try:
+        folder.chmod(0o755)
+        shutil.copy(HARNESS_DIR / "call_harness.py", folder)
+        (folder / "scorer.py").write_text(PLAIN_SCORER)
+        nonce = secrets.token_hex(16)
+        request = {"sys_path": [], "module_file": str(folder / "scorer.py"), "class_name": "Scorer",
+                   "method": "evaluate", "seed": 1, "nonce": nonce,
+                   "kwargs": {"source_code": nonce_thief({"values": {"k": 1e9}, "passes_correctness": True})}}
+        unprivileged = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if os.getuid() == 0 else {}
+        python = stdlib_python() if unprivileged else sys.executable
+        done = subprocess.run([python, str(folder / "call_harness.py")], input=json.dumps(request),
+                              capture_output=True, text=True, cwd=folder, timeout=60, **unprivileged)
+    finally:
+        shutil.rmtree(folder)
+    reply = unframe(done.stdout, nonce)
+    assert reply is not None and "harness_error" in reply, (reply, done.stderr[-2000:])
+    assert "Permission denied" in reply["harness_error"]  # the attack ran, and /proc refused it
 
 
 @pytest.mark.parametrize("stdout", ["", "no frame", "N{not json}N", 'N["list"]N', "N{}"])

@@ -100,7 +100,7 @@ def test_runsc_pids_limit_leaves_room_for_the_sentry(tmp_path: Path) -> None:
 ])
 def test_device_request_for_each_gpu_selection(tmp_path: Path, spec: object, count: int,
                                                ids: list[str], visible: str) -> None:
-    policy = SandboxPolicy(gpus=spec)
+    policy = SandboxPolicy(gpus=spec, allow_all_gpus=spec == "all")
     request = device_request(policy.gpus)
     assert request is not None
     assert request["Driver"] == "nvidia"

@@ -51,6 +51,32 @@ def test_restores_the_best_after_a_failed_step(make_config):
     assert seen == [program(1.0, "seed"), program(2.0), program(2.0), program(2.0)]
 
 
+def test_a_restore_that_cannot_win_is_logged_and_the_run_goes_on(make_config, tmp_path):
+    """The solution's folder turned into a link out of the work tree: the restore refuses to
+    write through it, says so in the run log, and the next steps still run."""
+    config = make_config(solution_file="pkg/solution.py")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+
+    class LinkTheFolder(ScriptedOperator):
+        def vary(self, context):
+            result = super().vary(context)
+            if len(self.contexts) == 1:
+                package = context.work_dir / "pkg"
+                (package / "solution.py").unlink()
+                package.rmdir()
+                package.symlink_to(outside)
+            return result
+
+    runner = EvolutionRunner(config, operator=LinkTheFolder(["BROKEN\n", None, program(2.0)]),
+                             evaluator=FakeEvaluator())
+    results = runner.run()
+    [failed, *_] = read_events(config.run_log_path, "restore_failed")
+    assert "symlink" in failed["reason"]
+    assert (outside / "solution.py").read_text() == program(2.0)  # the operator's write, never the seed
+    assert results.stop_reason == "replay finished" and results.steps == 4
+
+
 def test_committed_score_is_the_rescore_in_a_fresh_call(make_config):
     config = make_config()
     evaluator = FakeEvaluator(noise=lambda call: 0.5 if call == 2 else 1.0)  # call 2 = the re-score

@@ -101,38 +101,51 @@ def test_hooks_planted_in_the_lineage_repo_never_run(tmp_path):
 
 
 def test_a_hostile_work_tree_changes_nothing_on_the_host(make_config, tmp_path):
-    """Hooks, a .git folder and fsmonitor config planted in the work tree, plus a solution
-    file turned into a symlink to a host file: nothing runs, nothing is read through."""
+    """Hooks, a .git folder and fsmonitor config planted in the work tree and, as if the lineage
+    were reachable, in the lineage repository where host git does run, before a step that
+    commits; then a solution file turned into a symlink to a host file: nothing planted runs,
+    nothing is read through the link."""
     config = make_config()
     marker = tmp_path / "hook-ran"
     secret = tmp_path / "host_secret.py"
     secret.write_text(program(50.0, "host secret"))
-    work_git = config.work_dir / ".git"
-    plant_hook(work_git / "hooks", "pre-commit", marker)
-    (work_git / "config").write_text(f"[core]\n\tfsmonitor = touch {marker}\n\thooksPath = hooks\n")
+    hooks = ("pre-commit", "commit-msg", "post-commit", "prepare-commit-msg", "reference-transaction",
+             "post-index-change", "pre-auto-gc")
 
-    class PlantLink:
-        """Turns the solution file into a link to a host file and submits it (once)."""
+    def plant(git_dir):
+        for name in hooks:
+            plant_hook(git_dir / "hooks", name, marker)
+            plant_hook(git_dir / "planted-hooks", name, marker)
+        with (git_dir / "config").open("a") as handle:
+            handle.write(f"[core]\n\tfsmonitor = touch {marker}\n\thooksPath = {git_dir / 'planted-hooks'}\n")
+
+    class Hostile:
+        """Step 1 plants hooks and commits a better version; step 2 submits a link to a host file."""
 
         def __init__(self):
-            self.done = False
+            self.step = 0
 
         def vary(self, context):
-            if self.done:
-                raise ReplayExhausted("done")
-            self.done = True
+            self.step += 1
             target = context.work_dir / context.solution_file
-            target.unlink()
-            target.symlink_to(secret)
-            return VariationResult(submitted=True, rationale="link")
+            if self.step == 1:
+                plant(context.work_dir / ".git")
+                plant(config.lineage_dir / ".git")
+                target.write_text(program(2.0, "better"))
+                return VariationResult(submitted=True, rationale="better")
+            if self.step == 2:
+                target.unlink()
+                target.symlink_to(secret)
+                return VariationResult(submitted=True, rationale="link")
+            raise ReplayExhausted("done")
 
     evaluator = FakeEvaluator()
-    EvolutionRunner(config, operator=PlantLink(), evaluator=evaluator).run()
+    EvolutionRunner(config, operator=Hostile(), evaluator=evaluator).run()
     assert not marker.exists()
     lineage = GitLineageStore(config.lineage_dir, config.solution_file).load()
-    assert [s.source for s in lineage.solutions] == [program(1.0, "seed")]
+    assert [s.source for s in lineage.solutions] == [program(1.0, "seed"), program(2.0, "better")]
     assert all("host secret" not in source for _, source in evaluator.calls)
     rejection = next(read_events(config.run_log_path, "rejection"))
     assert rejection["reason"].startswith("candidate refused") and "symlink" in rejection["reason"]
-    assert (config.work_dir / "solution.py").read_text() == program(1.0, "seed")
+    assert (config.work_dir / "solution.py").read_text() == program(2.0, "better")
     assert secret.read_text() == program(50.0, "host secret")

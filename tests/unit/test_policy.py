@@ -44,6 +44,13 @@ def test_gpu_spellings(spec: object, mode: str, count: int | None, ids: list[str
     assert (selection.mode, selection.count, selection.device_ids) == (mode, count, ids)
 
 
+def test_all_gpus_are_refused_unless_allowed() -> None:
+    with pytest.raises(ValidationError, match="allow_all_gpus: true"):
+        SandboxPolicy(gpus="all")
+    assert SandboxPolicy(gpus="all", allow_all_gpus=True).gpus.mode == "all"
+    assert SandboxPolicy(gpus=2).gpus.count == 2
+
+
 def test_unknown_option_is_refused() -> None:
     with pytest.raises(ValidationError):
         SandboxPolicy.model_validate({"privileged": True})

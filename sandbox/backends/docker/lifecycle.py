@@ -19,12 +19,12 @@ import docker.errors
 import requests
 
 from ...capture import CappedBuffer, pump
-from ...errors import ImageMissing, PolicyError
+from ...errors import ImageMissing, PolicyError, SandboxClosed, SandboxError
 from ...gpu import require_gpu_host
 from ...policy import SandboxPolicy
 from ...result import EXIT_OOM, EXIT_TIMEOUT, ExecResult
 from ...warm_pool import WarmPool
-from ..base import LABEL_RUN, Command, shell_script
+from ..base import Command, shell_script
 from .engine import GVISOR_FIX, connect, engine_errors, engine_runtimes, image_fix, image_present
 from .options import Placement, container_options
 from .sweep import remove_labelled
@@ -73,7 +73,7 @@ class DockerBackend:
             raise
 
     def _open(self, policy: SandboxPolicy, workspace: Path, labels: dict[str, str]) -> None:
-        """Check the host can honour the policy, sweep the run's stale containers, fill the pool."""
+        """Check the host can honour the policy, sweep dead processes' containers, fill the pool."""
         runtimes = engine_runtimes(self._client)
         if policy.runtime and policy.runtime not in runtimes:
             how = GVISOR_FIX if policy.runtime == "runsc" else "register it with dockerd"
@@ -84,7 +84,10 @@ class DockerBackend:
             raise ImageMissing(image_fix(policy.image))
         self._options = container_options(policy, workspace, labels, self._api.api_version, self._placement)
         self._user = self._options["user"]
-        remove_labelled(self._client, run_id=labels[LABEL_RUN], stale_only=True)
+        self._live: set[str] = set()
+        self._live_lock = threading.Lock()
+        self._closed = False
+        remove_labelled(self._client)  # every dead process's leftovers, whatever their run
         self._pool: WarmPool[StartedContainer] | None = None
         if policy.pool_size:
             self._pool = WarmPool(policy.pool_size, self._start, self._dispose)
@@ -95,6 +98,18 @@ class DockerBackend:
         return self._options
 
     def run(self, command: Command, *, stdin: bytes | None, timeout_s: float) -> ExecResult:
+        """One call; SandboxClosed when close() ended it (whatever the engine then said)."""
+        try:
+            result = self._run(command, stdin=stdin, timeout_s=timeout_s)
+        except SandboxError:
+            if self._closed:
+                raise SandboxClosed("the sandbox was closed during the call") from None
+            raise
+        if self._closed:
+            raise SandboxClosed("the sandbox was closed during the call")
+        return result
+
+    def _run(self, command: Command, *, stdin: bytes | None, timeout_s: float) -> ExecResult:
         script = shell_script(command).encode()
         if self._hand_over:
             give_workspace_to(self._user, self._workspace)
@@ -116,14 +131,31 @@ class DockerBackend:
                     self._dispose(container)
 
     def close(self) -> None:
+        """Remove every container this backend started (warm, retired, even one in flight,
+        whose call then ends), then drop the connection; safe to call twice."""
+        with self._live_lock:
+            if self._closed:
+                return
+            self._closed = True
         if self._pool:
             self._pool.close()
+        with self._live_lock:
+            leftovers, self._live = list(self._live), set()
+        for container_id in leftovers:
+            self._force_remove(container_id)
         self._client.close()
 
     def _start(self) -> StartedContainer:
         """Create, attach (before start, so no output is ever missed) and start a container."""
         with engine_errors(self._policy.image):
             created = self._api.create_container(**self._options)
+            with self._live_lock:
+                closed = self._closed
+                if not closed:
+                    self._live.add(created["Id"])
+            if closed:  # close() ran meanwhile and will not see this one
+                self._force_remove(created["Id"])
+                raise SandboxClosed("the sandbox was closed while a container was starting")
             try:
                 stream = self._api.attach_socket(
                     created["Id"], params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
@@ -139,8 +171,16 @@ class DockerBackend:
         self._remove(container.id)
 
     def _remove(self, container_id: str) -> None:
+        """Remove one of this backend's containers, unless close() already did."""
+        with self._live_lock:
+            if container_id not in self._live:
+                return
+            self._live.discard(container_id)
+        self._force_remove(container_id)
+
+    def _force_remove(self, container_id: str) -> None:
         """Remove whatever state the container is in; a failure is logged, never raised,
-        so it cannot mask the call's result (``gc`` removes what is left)."""
+        so it cannot mask the call's result (the next start's sweep removes what is left)."""
         try:
             self._api.remove_container(container_id, force=True)
         except docker.errors.NotFound:

@@ -60,7 +60,7 @@ def _sweep() -> None:
     from ..docker.sweep import remove_labelled
 
     try:
-        removed = remove_labelled(labels={LABEL_JOB: job})
+        removed = remove_labelled(labels={LABEL_JOB: job}, stale_only=False).removed
     except SandboxError as exc:
         log.warning("could not sweep the containers of job %s: %s", job, exc)
         return

@@ -104,7 +104,7 @@ def serve_sweep(raw: bytes, env: Mapping[str, str]) -> Reply:
     from ..docker.sweep import remove_labelled
 
     request = SweepRequest.model_validate_json(raw)
-    return Reply(node=_node(), removed=remove_labelled(labels=request.labels))
+    return Reply(node=_node(), removed=remove_labelled(labels=request.labels, stale_only=False).removed)
 
 
 def _read(path: Path) -> str | None:
