@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from orchestrator.errors import ConfigError
+from orchestrator.scorer_adapters.metric_mapping import MetricMapping
 from sandbox.policy import SandboxPolicy
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "EvolutionConfig",
     "LLMConfig",
     "ModelPrice",
+    "ScoringConfig",
     "SupervisorConfig",
     "PROVIDER_KEY_ENV",
     "render_default_yaml",
@@ -93,6 +95,33 @@ class BudgetConfig(_Strict):
     max_total_cost_usd: float | None = Field(default=None, gt=0)
 
 
+class ScoringConfig(_Strict):
+    """How the scorer in ``scoring_module`` is called and its results read.
+
+    ``avo``: a ``ScoringFunction`` subclass (``scoring_class``). ``openevolve``: a module
+    with ``evaluate(program_path)`` (and optionally ``evaluate_stage1/2/3``). ``shinka``:
+    an ``evaluate.py`` run as ``--program_path P --results_dir D``. All three run in the
+    sandbox; ``metrics`` maps a peer's metrics onto configurations and correctness.
+    """
+
+    interface: Literal["avo", "openevolve", "shinka"] = "avo"
+    metrics: MetricMapping = Field(default_factory=MetricMapping)
+    cascade: bool = True
+    cascade_thresholds: list[float] = Field(default_factory=list)
+    context: str = ""  # shown to the agent after the scorer's own description
+
+    @model_validator(mode="after")
+    def _options_fit_the_interface(self) -> "ScoringConfig":
+        peer_only = sorted(self.model_fields_set & {"metrics", "cascade", "cascade_thresholds"})
+        if self.interface == "avo" and peer_only:
+            raise ValueError(f"{', '.join(peer_only)} apply to the openevolve and shinka interfaces; "
+                             "an avo scorer returns a Score itself")
+        cascade = sorted(self.model_fields_set & {"cascade", "cascade_thresholds"})
+        if self.interface == "shinka" and cascade:
+            raise ValueError(f"{', '.join(cascade)} apply to the openevolve interface only")
+        return self
+
+
 class EvolutionConfig(_Strict):
     """Everything one evolution run needs. Build it with :meth:`from_yaml`."""
 
@@ -107,6 +136,7 @@ class EvolutionConfig(_Strict):
     knowledge_base_dir: Path | None = None
     scoring_module: Path
     scoring_class: str = "Scorer"
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     git_persist: bool = True
     llm: LLMConfig = Field(default_factory=LLMConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
@@ -279,6 +309,12 @@ solution_file: solution.py        # the file the agent evolves, inside work/
 seed_file: seed.py                # required: the starting solution, committed as v0
 scoring_module: scorer.py         # required: defines the scoring class below
 scoring_class: Scorer             # class Scorer(ScoringFunction) in scoring_module
+scoring:
+  interface: avo                  # avo | openevolve (evaluator.py) | shinka (evaluate.py)
+  context: ""                     # extra text for the agent about the task
+  # for openevolve and shinka: which metrics are configurations, which are lower-is-better,
+  # which flag decides correctness (default: validity, or no error; shinka: correct.json)
+  # metrics: {configurations: [combined_score], lower_is_better: [], correctness: null}
 knowledge_base_dir: null          # optional folder of docs and reference code
 max_versions: 100                 # stop after this many committed versions beyond v0
 max_wall_time_hours: 168.0

@@ -28,6 +28,7 @@ from orchestrator.core.run_log import RunLog
 from orchestrator.core.scoring import Score
 from orchestrator.core.solution_file import write_solution
 from orchestrator.errors import ScorerError
+from orchestrator.scorer_interface import harness_target
 from sandbox import HARNESS_DIR, ExecResult, ReadOnlyMount, Sandbox, SandboxPolicy
 
 __all__ = ["SandboxEvaluator", "scoring_policy", "unframe"]
@@ -155,13 +156,16 @@ class SandboxEvaluator:
         """The scorer's description for the agent, fetched once in the sandbox."""
         if self._context is None:
             text = self._scorer_call("get_scoring_context")
-            self._context = text if isinstance(text, str) else ""
+            parts = [text if isinstance(text, str) else "", self._config.scoring.context]
+            self._context = "\n".join(part.strip() for part in parts if part.strip())
         return self._context
 
     def close(self) -> None:
         self._sandbox.close()
 
     def _where(self) -> str:
+        if self._config.scoring.interface != "avo":
+            return f"{self._config.scoring_module} ({self._config.scoring.interface} evaluator)"
         return f"{self._config.scoring_module}:{self._config.scoring_class}"
 
     def _scorer_call(self, method: str) -> Any:
@@ -174,9 +178,7 @@ class SandboxEvaluator:
     def _call(self, method: str, kwargs: dict[str, Any], seed: int, candidate: str | None) -> Any:
         nonce = secrets.token_hex(16)
         request = {
-            "sys_path": [LIB_DIR, SCORER_DIR],
-            "module_file": f"{SCORER_DIR}/{self._config.scoring_module.name}",
-            "class_name": self._config.scoring_class,
+            **harness_target(self._config, SCORER_DIR, LIB_DIR),
             "method": method,
             "kwargs": kwargs,
             "seed": seed,

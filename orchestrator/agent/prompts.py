@@ -16,7 +16,14 @@ from orchestrator.agent.lineage_summary import (
     trajectory,
     versions_table,
 )
+from orchestrator.core.evolve_blocks import has_blocks
 from orchestrator.core.interfaces import VariationContext
+
+EVOLVE_BLOCK_RULE = (
+    "\n- The solution marks what may evolve with EVOLVE-BLOCK-START / EVOLVE-BLOCK-END comments: change only "
+    "the code between them. Keep the markers and everything outside them exactly as they are; a candidate "
+    "that changes anything outside is not evaluated and is rejected."
+)
 
 SYSTEM_TEMPLATE = """\
 You are the variation operator of an evolutionary search ({project}). Each step you improve ONE file,
@@ -32,7 +39,7 @@ in a fresh container and committed only if it is correct and beats the best vers
 ## Rules
 - Everything you run (run_shell, evaluate) runs in a disposable sandbox container with the workspace
   mounted as the current directory, with no network access. Install nothing from the internet.
-- Only `{solution_file}` is the candidate; other files in the workspace are scratch space for you.
+- Only `{solution_file}` is the candidate; other files in the workspace are scratch space for you.{blocks}
 - Work in a loop: read, consult the knowledge base, edit, evaluate, diagnose, repeat.
 - Evaluate before you submit. When the candidate is correct and faster, call submit with a short
   rationale. If you cannot improve it, submit nothing and say so: the attempt is recorded as failed.
@@ -43,11 +50,13 @@ in a fresh container and committed only if it is correct and beats the best vers
 def system_prompt(context: VariationContext, project: str) -> str:
     configurations = context.lineage.configurations or context.evaluator.configurations()
     scoring = context.evaluator.scoring_context().strip()
+    best = context.lineage.best
     return SYSTEM_TEMPLATE.format(
         project=project,
         solution_file=context.solution_file,
         configurations=", ".join(configurations) or "as defined by the scorer",
         scoring_context=f"\nThe scorer's own description:\n{scoring}\n" if scoring else "",
+        blocks=EVOLVE_BLOCK_RULE if best is not None and has_blocks(best.source) else "",
     )
 
 

@@ -24,6 +24,7 @@ from orchestrator.agent.lineage_summary import attempts_table, per_configuration
 from orchestrator.agent.messages import ToolCall, ToolSpec
 from orchestrator.agent.truncation import truncate_middle
 from orchestrator.workspace_paths import read_text, resolve_inside, write_text
+from orchestrator.core.evolve_blocks import outside_change
 from orchestrator.core.interfaces import Evaluator
 from orchestrator.core.scoring import Score
 from orchestrator.core.types import Lineage
@@ -311,6 +312,10 @@ class Toolbox:
 
     def _evaluate(self, args: Evaluate) -> ToolOutcome:
         source = self.solution_source()
+        best = self.lineage.best
+        frozen = outside_change(best.source, source, self.solution_file) if best is not None else None
+        if frozen:
+            raise ToolFailure(f"not evaluated: {frozen} (show_version({best.version}, diff=true) shows your changes)")
         score = self.evaluator.evaluate(source, purpose="agent-evaluate")
         return ToolOutcome(content=format_score(score, self._configurations(), self.lineage), score=score, source=source)
 
@@ -378,6 +383,7 @@ def format_score(score: Score, configurations: list[str], lineage: Lineage) -> s
         lines.append(f"best committed: v{best.version} aggregate {best.aggregate:.6g} (this is {(aggregate / best.aggregate - 1) * 100:+.1f}%)")
     if score.duration_s is not None:
         lines.append(f"evaluation took {score.duration_s:.1f}s")
+    lines += [f"--- {name} ---\n{text}" for name, text in score.artifacts.items()]
     return "\n".join(lines)
 
 

@@ -283,9 +283,9 @@ class EvolutionRunner:
                 self.config.work_dir, self.config.solution_file)
         except WorkspaceEscape as exc:
             return self._reject(step, f"candidate refused: {exc}", result)
-        duplicate = self._population.precheck(source)
-        if duplicate:
-            return self._reject(step, duplicate, result, source)
+        refused = self._population.precheck(source, self.config.solution_file)
+        if refused:
+            return self._reject(step, refused, result, source)
         score = self._evaluator.evaluate(source, purpose="rescore")
         verdict = self._population.judge(score)
         if not verdict.accepted:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from orchestrator.core.evolve_blocks import outside_change
 from orchestrator.core.scoring import Score
 from orchestrator.core.solution_file import write_solution
 from orchestrator.core.types import Attempt, Lineage, Solution
@@ -54,12 +55,15 @@ class Population:
         best = self.best
         return 0.0 if best is None else best.aggregate * (1.0 + self.min_improvement)
 
-    def precheck(self, source: str) -> str | None:
-        """A reason to reject without scoring (the candidate is the best, unchanged), else None."""
+    def precheck(self, source: str, name: str = "the solution") -> str | None:
+        """A reason to reject without scoring, else None: the candidate is the best unchanged, or
+        it changes code outside the best version's EVOLVE-BLOCK markers."""
         best = self.best
-        if best is not None and source_hash(source) == source_hash(best.source):
+        if best is None:
+            return None
+        if source_hash(source) == source_hash(best.source):
             return "identical to the best version"
-        return None
+        return outside_change(best.source, source, name)
 
     def judge(self, score: Score) -> Verdict:
         """Apply the commit rule; for an empty lineage (the seed) correctness is the bar."""
@@ -87,7 +91,8 @@ class Population:
         """The version an accepted candidate becomes (not yet persisted)."""
         best = self.best
         return Solution(
-            version=self.lineage.next_version, source=source, score=score, aggregate=verdict.aggregate,
+            version=self.lineage.next_version, source=source, score=score.model_copy(update={"artifacts": {}}),
+            aggregate=verdict.aggregate,
             parent=None if best is None else best.version, message=message,
             tokens_used=tokens_used, cost_usd=cost_usd,
         )

@@ -29,6 +29,8 @@ class Score(BaseModel):
     correctness_message: str = ""
     error: str | None = None
     duration_s: float | None = None
+    #: Text the agent is shown with the score (an evaluator's stderr, feedback, other metrics).
+    artifacts: dict[str, str] = Field(default_factory=dict)
 
     @property
     def geomean(self) -> float:
