@@ -1,0 +1,100 @@
+"""Fixtures of the "bring your own problem" tests: the test problems in ./problems, copied where
+the sandbox user can read them, the call harness run on the host, and ``avo run`` in process.
+
+The problems' evaluators are the tests' own, written in each peer's convention; the host
+runs them only in the harness tests below (the thing under test is the adapter), and
+every end-to-end run scores in the real Docker sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.config import EvolutionConfig
+from orchestrator.sandbox_scoring import unframe
+from orchestrator.scorer_interface import harness_target
+from sandbox import HARNESS_DIR
+
+REPO = Path(__file__).resolve().parents[2]
+PROBLEMS = Path(__file__).parent / "problems"
+NONCE = "b1ng" * 8
+
+
+def copy_problem(name: str, destination: Path) -> Path:
+    """``problems/<name>`` copied to ``destination``, readable by the sandbox's unprivileged user."""
+    target = destination / name
+    shutil.copytree(PROBLEMS / name, target)
+    for path in [destination, *target.rglob("*"), target]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return target
+
+
+@pytest.fixture
+def problem(tmp_path: Path):
+    """``problem("shinka_points")`` -> the copied folder."""
+    return lambda name: copy_problem(name, tmp_path)
+
+
+def run_harness(config: EvolutionConfig, method: str, source: str | None = None,
+                environment: dict[str, str] | None = None) -> dict[str, Any]:
+    """One harness call on the host, as the sandbox runs it: the scorer's folder and avo's library
+    named by their host paths, the candidate alone in a fresh working directory."""
+    work = Path(__import__("tempfile").mkdtemp(prefix="avo-harness-"))
+    if source is not None:
+        (work / config.solution_file).write_text(source)
+    request = {**harness_target(config, str(config.scoring_module.parent), str(REPO)), "method": method,
+               "kwargs": {"source_code": source or "", "source_file": config.solution_file} if source is not None else {},
+               "seed": 11, "nonce": NONCE, "environment": environment or {}}
+    done = subprocess.run([sys.executable, str(HARNESS_DIR / "call_harness.py")], input=json.dumps(request),
+                          capture_output=True, text=True, cwd=work, timeout=120)
+    shutil.rmtree(work, ignore_errors=True)
+    reply = unframe(done.stdout, NONCE)
+    assert reply is not None, done.stderr[-3000:]
+    return reply
+
+
+@pytest.fixture
+def model_inputs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every text the replayed model is sent (system prompt, messages, tool results), recorded by a
+    spy around the replay client: what a real model would read."""
+    from orchestrator.agent.providers.replay import ReplayClient
+
+    seen: list[str] = []
+    play = ReplayClient.complete
+
+    def recording(self, messages, tools=None, **kwargs):  # type: ignore[no-untyped-def]
+        seen.extend(message.content for message in messages)
+        return play(self, messages, tools, **kwargs)
+
+    monkeypatch.setattr(ReplayClient, "complete", recording)
+    return seen
+
+
+def run_avo(config: Path, replay: Path) -> int:
+    """``avo run CONFIG --replay TRANSCRIPT`` in this process (the CLI's own entry point)."""
+    from orchestrator.cli import main
+
+    return main(["run", str(config), "--replay", str(replay)])
+
+
+def events(workspace: Path, kind: str) -> list[dict[str, Any]]:
+    from orchestrator.core.run_log import read_events
+
+    return list(read_events(workspace / "events.jsonl", kind))
+
+
+def committed(workspace: Path) -> dict[int, dict[str, str]]:
+    """Version -> trailers of each tagged commit in the lineage."""
+    import git
+
+    from orchestrator.persistence.git_backend import parse_message
+
+    repo = git.Repo(workspace / "lineage")
+    return {int(tag.name[1:]): parse_message(str(tag.commit.message))[1] for tag in repo.tags}
