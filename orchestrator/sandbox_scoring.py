@@ -17,6 +17,7 @@ import shutil
 import stat
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from pydantic import ValidationError
 import orchestrator
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import RunLog
-from orchestrator.core.scoring import Score
+from orchestrator.core.scoring import PREVIOUS_BEST_VARIABLE, Score
 from orchestrator.core.solution_file import write_solution
 from orchestrator.errors import ScorerError
 from orchestrator.scorer_interface import harness_target
@@ -119,14 +120,16 @@ class SandboxEvaluator:
         self._configurations: list[str] | None = None
         self._context: str | None = None
 
-    def evaluate(self, source_code: str, *, purpose: str = "evaluate") -> Score:
+    def evaluate(self, source_code: str, *, purpose: str = "evaluate",
+                 previous_best: Mapping[str, float] | None = None) -> Score:
         """Score ``source_code`` in a fresh container with a fresh seed; never raises for a bad candidate."""
         configurations = self.configurations()
         seed = secrets.randbits(32)
         started = time.monotonic()
         kwargs = {"source_code": source_code, "source_file": self._config.solution_file}
+        environment = {PREVIOUS_BEST_VARIABLE: json.dumps(dict(previous_best))} if previous_best else {}
         try:
-            score = Score.model_validate(self._call("evaluate", kwargs, seed, source_code))
+            score = Score.model_validate(self._call("evaluate", kwargs, seed, source_code, environment))
         except _CallFailed as exc:
             score = Score.failure(f"evaluation failed: {_headline(str(exc))}", error=str(exc))
         except ValidationError as exc:
@@ -139,6 +142,7 @@ class SandboxEvaluator:
             passes=score.passes_correctness, duration_s=round(duration, 3), seed=seed,
             failed_configurations=score.failed_configurations(configurations) if score.passes_correctness else [],
             message=(score.error or score.correctness_message)[:500],
+            **({"plausibility": score.artifacts["plausibility"]} if "plausibility" in score.artifacts else {}),
         )
         return score
 
@@ -175,7 +179,8 @@ class SandboxEvaluator:
         except _CallFailed as exc:
             raise ScorerError(f"{self._where()}.{method}() failed in the sandbox: {_headline(str(exc))}\n{exc}") from None
 
-    def _call(self, method: str, kwargs: dict[str, Any], seed: int, candidate: str | None) -> Any:
+    def _call(self, method: str, kwargs: dict[str, Any], seed: int, candidate: str | None,
+              environment: dict[str, str] | None = None) -> Any:
         nonce = secrets.token_hex(16)
         request = {
             **harness_target(self._config, SCORER_DIR, LIB_DIR),
@@ -183,6 +188,7 @@ class SandboxEvaluator:
             "kwargs": kwargs,
             "seed": seed,
             "nonce": nonce,
+            "environment": environment or {},
         }
         with self._lock:
             self._reset_scratch(candidate)

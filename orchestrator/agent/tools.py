@@ -316,7 +316,8 @@ class Toolbox:
         frozen = outside_change(best.source, source, self.solution_file) if best is not None else None
         if frozen:
             raise ToolFailure(f"not evaluated: {frozen} (show_version({best.version}, diff=true) shows your changes)")
-        score = self.evaluator.evaluate(source, purpose="agent-evaluate")
+        score = self.evaluator.evaluate(source, purpose="agent-evaluate",
+                                        previous_best=best.score.values if best is not None else None)
         return ToolOutcome(content=format_score(score, self._configurations(), self.lineage), score=score, source=source)
 
     def _configurations(self) -> list[str]:

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 
 from orchestrator.core.candidate_worker import TENSOR_TAG
 
-__all__ = ["CandidateError", "CandidateProcess", "CandidateTimeout", "Timed", "hide_this_process"]
+__all__ = ["CandidateError", "CandidateProcess", "CandidateTimeout", "Echoed", "Timed", "hide_this_process"]
 
 WORKER = Path(__file__).with_name("candidate_worker.py")
 _clock = time.perf_counter  # this process never runs candidate code, so nothing can rebind it
@@ -61,6 +61,16 @@ class Timed(NamedTuple):
 
     result: Any
     seconds: float
+
+
+class Echoed(NamedTuple):
+    """A call's result and time, with its arguments as the worker saw them after the call and the
+    indices of the arguments the result shared memory with (the worker's word: advisory)."""
+
+    result: Any
+    seconds: float
+    arguments: list[Any]
+    aliased: list[int]
 
 
 class _ResultUnpickler(pickle.Unpickler):
@@ -131,16 +141,28 @@ class CandidateProcess:
         try:
             status, problem = self._unpack(self._read_frame(self._deadline()))
             if status != "loaded" or problem is not None:
-                raise CandidateError(f"importing the candidate failed:\n{problem}")
+                raise CandidateError(f"importing the program raised an exception:\n{problem}")
         except BaseException:
             self.close()
             raise
 
     def call(self, function: str, *args: Any, **kwargs: Any) -> Timed:
         """Run ``function(*args, **kwargs)`` in the worker; the time excludes sending the arguments."""
+        return self._call(function, args, kwargs, echo=False)
+
+    def call_and_echo(self, function: str, *args: Any) -> Echoed:
+        """:meth:`call`, then the arguments as they were after it (sent after the time was taken),
+        so a scorer can check that the candidate left its inputs unchanged."""
+        timed = self._call(function, args, {}, echo=True)
+        arguments, aliased = self._unpack(self._read_frame(self._deadline()))
+        if not (isinstance(arguments, list) and isinstance(aliased, list)):
+            raise CandidateError("the candidate process broke the call protocol")
+        return Echoed(timed.result, timed.seconds, arguments, [int(index) for index in aliased])
+
+    def _call(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, echo: bool) -> Timed:
         if self._process is None:
             raise CandidateError("the candidate process is closed")
-        payload = pickle.dumps((function, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps((function, args, kwargs, echo), protocol=pickle.HIGHEST_PROTOCOL)
         deadline = self._deadline()
         self._write(len(payload).to_bytes(4, "big") + payload)
         if self._read(1, deadline) != b"R":
@@ -150,6 +172,8 @@ class CandidateProcess:
         payload = self._read_frame(deadline)
         seconds = _clock() - started
         status, value = self._unpack(payload)
+        if status == "missing":
+            raise CandidateError(f"the program does not define a function `{function}`")
         if status == "error":
             raise CandidateError(str(value))
         if status != "ok":

@@ -9,8 +9,11 @@ live in the other process.
 
 Frames are a 4-byte big-endian length and a pickle, on two private pipes:
 worker -> scorer ``("loaded", None | traceback)``; scorer -> worker ``(function,
-args, kwargs)``; worker -> scorer ``b"R"`` once the arguments are unpacked;
-scorer -> worker ``b"G"``; worker -> scorer ``("ok", result) | ("error", traceback)``.
+args, kwargs, echo)``; worker -> scorer ``b"R"`` once the arguments are unpacked;
+scorer -> worker ``b"G"``; worker -> scorer ``("ok", result) | ("error", traceback)``;
+with ``echo``, then ``(arguments after the call, indices of those the result shares
+memory with)`` (advisory: it catches honest in-place bugs; a hostile candidate could lie,
+which is why the scorer checks results against its own copies).
 Tensors cross as ``(TENSOR_TAG, dtype, shape, raw bytes)`` (torch's own pickles
 would make the scorer run torch's loader on candidate bytes).
 
@@ -69,6 +72,23 @@ def _portable(value: object) -> object:
     return value
 
 
+def _candidate_traceback(error: BaseException) -> str:
+    """The traceback without this worker's own frames (noise to whoever reads it), kept short."""
+    summary = traceback.TracebackException.from_exception(error)
+    summary.stack = traceback.StackSummary.from_list(
+        [frame for frame in summary.stack if frame.filename != __file__ and "importlib._bootstrap" not in frame.filename])
+    return "".join(summary.format())[-_TRACEBACK_TAIL:]
+
+
+def _shares_memory(result: object, argument: object) -> bool:
+    torch, numpy = sys.modules.get("torch"), sys.modules.get("numpy")
+    if torch is not None and isinstance(result, torch.Tensor) and isinstance(argument, torch.Tensor):
+        return result.untyped_storage().data_ptr() == argument.untyped_storage().data_ptr()
+    if numpy is not None and isinstance(result, numpy.ndarray) and isinstance(argument, numpy.ndarray):
+        return bool(numpy.shares_memory(result, argument))
+    return result is argument and not isinstance(result, (int, float, str, bytes, bool, type(None)))
+
+
 def _load(program: str) -> object:
     directory = os.path.dirname(os.path.abspath(program))
     sys.path.insert(0, directory)  # the candidate's own sibling modules (a multi-file solution)
@@ -85,26 +105,35 @@ def main(program: str, read_fd: int, write_fd: int) -> None:
     try:
         module = _load(program)
         _send(write_fd, ("loaded", None))
-    except BaseException:  # noqa: BLE001 - the candidate may raise anything at import, SystemExit too
-        _send(write_fd, ("loaded", traceback.format_exc()[-_TRACEBACK_TAIL:]))
+    except BaseException as exc:  # noqa: BLE001 - the candidate may raise anything at import, SystemExit too
+        _send(write_fd, ("loaded", _candidate_traceback(exc)))
         os._exit(0)
     while True:
         try:
             (size,) = _HEADER.unpack(_read_exact(read_fd, _HEADER.size))
         except EOFError:
             os._exit(0)
-        function, args, kwargs = pickle.loads(_read_exact(read_fd, size))
+        function, args, kwargs, echo = pickle.loads(_read_exact(read_fd, size))
         _write_all(write_fd, b"R")
         if _read_exact(read_fd, 1) != b"G":
             os._exit(1)
+        result, target = None, getattr(module, function, None)
+        if not callable(target):
+            _send(write_fd, ("missing", function))
+            continue
         try:
-            reply = ("ok", _portable(getattr(module, function)(*args, **kwargs)))
-        except BaseException:  # noqa: BLE001
-            reply = ("error", traceback.format_exc()[-_TRACEBACK_TAIL:])
+            result = target(*args, **kwargs)
+            reply = ("ok", _portable(result))
+        except BaseException as exc:  # noqa: BLE001
+            reply = ("error", _candidate_traceback(exc))
         try:
             _send(write_fd, reply)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            _send(write_fd, ("error", f"the result cannot be sent back to the scorer: {exc}"))
+            reply = ("error", f"the result cannot be sent back to the scorer: {exc}")
+            _send(write_fd, reply)
+        if echo and reply[0] == "ok":
+            aliased = [index for index, argument in enumerate(args) if _shares_memory(result, argument)]
+            _send(write_fd, (_portable(list(args)), aliased))
 
 
 if __name__ == "__main__":

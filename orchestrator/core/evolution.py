@@ -286,7 +286,7 @@ class EvolutionRunner:
         refused = self._population.precheck(source, self.config.solution_file)
         if refused:
             return self._reject(step, refused, result, source)
-        score = self._evaluator.evaluate(source, purpose="rescore")
+        score = self._evaluator.evaluate(source, purpose="rescore", previous_best=self._population.best.score.values)
         verdict = self._population.judge(score)
         if not verdict.accepted:
             reason = _rejection_reason(verdict, score, result.claimed_score)

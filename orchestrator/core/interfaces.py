@@ -8,6 +8,7 @@ double is a plain class.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -20,9 +21,14 @@ from orchestrator.core.types import Lineage
 
 @runtime_checkable
 class Evaluator(Protocol):
-    """Scores source code in a fresh sandbox container; never runs it on the host."""
+    """Scores source code in a fresh sandbox container; never runs it on the host.
 
-    def evaluate(self, source_code: str, *, purpose: str = "evaluate") -> Score: ...
+    ``previous_best`` is the best committed version's values (None for the seed); the
+    scorer may compare with it (``orchestrator.core.scoring.previous_best``).
+    """
+
+    def evaluate(self, source_code: str, *, purpose: str = "evaluate",
+                 previous_best: Mapping[str, float] | None = None) -> Score: ...
 
     def configurations(self) -> list[str]: ...
 

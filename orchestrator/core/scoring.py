@@ -8,7 +8,9 @@ for the original AVO implementation port by changing that one import.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from abc import ABC, abstractmethod
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -82,3 +84,18 @@ class ScoringFunction(ABC):
     def get_scoring_context(self) -> str:
         """Text shown to the agent: what is measured, the interface, the rules."""
         return ""
+
+
+#: The variable the call harness sets to the previous best version's values (JSON), when there is one.
+PREVIOUS_BEST_VARIABLE = "AVO_PREVIOUS_BEST"
+
+
+def previous_best() -> dict[str, float]:
+    """The best committed version's value per configuration, for the scorer of the current call
+    (empty when scoring the seed). A scorer may compare with it, e.g. to re-measure an implausible
+    jump (``kernel_checks.Plausibility``); the candidate can read it too, as the agent can."""
+    try:
+        values = json.loads(os.environ.get(PREVIOUS_BEST_VARIABLE) or "{}")
+    except ValueError:
+        return {}
+    return {str(k): float(v) for k, v in values.items() if isinstance(v, (int, float))} if isinstance(values, dict) else {}
