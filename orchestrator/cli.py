@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("config", type=Path, nargs="?")
     doctor.set_defaults(func=_doctor)
 
-    command_line.register(commands)
+    command_line.register(commands, policy_loader=lambda path: EvolutionConfig.from_yaml(path).sandbox)
     return parser
 
 

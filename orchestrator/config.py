@@ -195,6 +195,7 @@ class EvolutionConfig(_Strict):
             return value if value.is_absolute() else (base / value).resolve()
 
         mounts = [m.model_copy(update={"host": at(m.host)}) for m in self.sandbox.read_only_mounts]
+        sandbox = {"read_only_mounts": mounts, "requirements": at(self.sandbox.requirements)}
         return self.model_copy(
             update={
                 "workspace_dir": at(self.workspace_dir),
@@ -202,7 +203,7 @@ class EvolutionConfig(_Strict):
                 "scoring_module": at(self.scoring_module),
                 "knowledge_base_dir": at(self.knowledge_base_dir),
                 "llm": self.llm.model_copy(update={"replay_file": at(self.llm.replay_file)}),
-                "sandbox": self.sandbox.model_copy(update={"read_only_mounts": mounts}),
+                "sandbox": self.sandbox.model_copy(update=sandbox),
             }
         )
 
@@ -217,6 +218,7 @@ class EvolutionConfig(_Strict):
             ("seed_file", self.seed_file, Path.is_file),
             ("scoring_module", self.scoring_module, Path.is_file),
             ("knowledge_base_dir", self.knowledge_base_dir, Path.is_dir),
+            ("sandbox.requirements", self.sandbox.requirements, Path.is_file),
         ]
         if self.llm.provider == "replay":
             if self.llm.replay_file is None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from .backends.docker import GVISOR_FIX, connect, engine_runtimes, image_present
-from .errors import SandboxError
+from .errors import ImageMissing, SandboxError
 from .gpu import INSTALL_FIX, MIN_TOOLKIT_VERSION, toolkit_present, toolkit_version
 from .policy import SandboxPolicy
+from .problem_image import BUILD_FIX, ProblemImage
 
 
 class DoctorCheck(BaseModel):
@@ -45,12 +46,24 @@ def diagnose(policy: SandboxPolicy) -> list[DoctorCheck]:
         DoctorCheck(name="docker daemon", ok=True, detail=f"reachable; runtimes: {', '.join(runtimes)}"),
         DoctorCheck(name="image", ok=has_image, detail=f"{policy.image} {'present' if has_image else 'missing'}",
                     fix="" if has_image else image_fix),
+        *([_problem_image(policy)] if has_image and (policy.packages or policy.requirements) else []),
         _gpu_runtime(policy, runtimes),
         DoctorCheck(name="gvisor (runsc)", ok="runsc" in runtimes or policy.runtime != "runsc",
                     detail="registered" if "runsc" in runtimes else "not registered (optional, stronger isolation)",
                     fix="" if "runsc" in runtimes else GVISOR_FIX),
         _toolkit_version(policy),
     ]
+
+
+def _problem_image(policy: SandboxPolicy) -> DoctorCheck:
+    """Whether the image with the problem's packages (sandbox.packages/requirements) is built."""
+    try:
+        image = ProblemImage(policy).resolve(build=False).image
+    except ImageMissing as exc:
+        return DoctorCheck(name="problem image", ok=False, detail=str(exc).split(":")[0], fix=BUILD_FIX)
+    except SandboxError as exc:
+        return DoctorCheck(name="problem image", ok=False, detail=str(exc), fix="fix sandbox.packages/requirements")
+    return DoctorCheck(name="problem image", ok=True, detail=f"{image} present (sandbox.packages)")
 
 
 def _gpu_runtime(policy: SandboxPolicy, runtimes: list[str]) -> DoctorCheck:

@@ -128,6 +128,17 @@ class SandboxPolicy(BaseModel):
     env_allowlist: list[str] = Field(default_factory=list)
     tenant: str = "default"
     pool_size: int = Field(default=0, ge=0)
+    #: Per-problem packages: installed into an image derived from ``image`` (``problem_image``).
+    packages: list[str] = Field(default_factory=list)
+    requirements: Path | None = None
+
+    @field_validator("packages")
+    @classmethod
+    def _requirement_specifiers(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not entry.strip() or entry.strip().startswith("-"):
+                raise ValueError(f"{entry!r} is not a package requirement (pip options are not accepted here)")
+        return [entry.strip() for entry in value]
 
     @field_validator("gpus", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -187,6 +188,7 @@ class EvolutionRunner:
     # -- set-up -------------------------------------------------------------------------------
 
     def _open_components(self) -> None:
+        self._use_problem_image()
         if self._evaluator is None:
             self._evaluator = _default_evaluator(self.config, self.run_id, self.run_log)
             self._closers.append(self._evaluator.close)
@@ -197,6 +199,20 @@ class EvolutionRunner:
             self._supervisor = self._supervisor or supervisor
         if self._supervisor is None:
             self._supervisor = NoSupervisor()
+
+    def _use_problem_image(self) -> None:
+        """With ``sandbox.packages``/``requirements``: run every call in the problem's derived image,
+        building it first when it is missing (once per content hash)."""
+        if not (self.config.sandbox.packages or self.config.sandbox.requirements):
+            return
+        from sandbox.problem_image import ProblemImage
+
+        started = time.monotonic()
+        steps: list[str] = []
+        policy = ProblemImage(self.config.sandbox).resolve(build=True, progress=steps.append)
+        self.config = self.config.model_copy(update={"sandbox": policy})
+        self.run_log.emit("problem_image", image=policy.image, built=bool(steps),
+                          seconds=round(time.monotonic() - started, 3), detail=steps)
 
     def _open_population(self, resuming: bool, prior: list[dict[str, Any]]) -> Population:
         assert self._evaluator is not None
