@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from orchestrator.errors import ConfigError
 from orchestrator.scorer_adapters.metric_mapping import MetricMapping
@@ -26,6 +26,7 @@ from sandbox.policy import SandboxPolicy
 __all__ = [
     "BudgetConfig",
     "EvolutionConfig",
+    "HiddenSplit",
     "LLMConfig",
     "ModelPrice",
     "ScoringConfig",
@@ -95,6 +96,17 @@ class BudgetConfig(_Strict):
     max_total_cost_usd: float | None = Field(default=None, gt=0)
 
 
+class HiddenSplit(_Strict):
+    """A test split the agent never sees (``scoring.hidden``).
+
+    Every pre-commit re-score (and the seed's) also runs the scorer with ``AVO_SPLIT=hidden``
+    and ``data_dir`` mounted read-only at ``/opt/avo/hidden``; the agent's own evaluations do
+    not, and nothing the agent reads names a hidden configuration or value.
+    """
+
+    data_dir: Path | None = None
+
+
 class ScoringConfig(_Strict):
     """How the scorer in ``scoring_module`` is called and its results read.
 
@@ -109,6 +121,13 @@ class ScoringConfig(_Strict):
     cascade: bool = True
     cascade_thresholds: list[float] = Field(default_factory=list)
     context: str = ""  # shown to the agent after the scorer's own description
+    hidden: HiddenSplit | None = None
+
+    @field_validator("hidden", mode="before")
+    @classmethod
+    def _hidden_switch(cls, value: Any) -> Any:
+        """``hidden: true`` is a split without data files (the scorer draws its hidden inputs itself)."""
+        return {} if value is True else None if value is False else value
 
     @model_validator(mode="after")
     def _options_fit_the_interface(self) -> "ScoringConfig":
@@ -196,6 +215,9 @@ class EvolutionConfig(_Strict):
 
         mounts = [m.model_copy(update={"host": at(m.host)}) for m in self.sandbox.read_only_mounts]
         sandbox = {"read_only_mounts": mounts, "requirements": at(self.sandbox.requirements)}
+        hidden = self.scoring.hidden
+        scoring = self.scoring.model_copy(
+            update={"hidden": hidden.model_copy(update={"data_dir": at(hidden.data_dir)}) if hidden else None})
         return self.model_copy(
             update={
                 "workspace_dir": at(self.workspace_dir),
@@ -204,6 +226,7 @@ class EvolutionConfig(_Strict):
                 "knowledge_base_dir": at(self.knowledge_base_dir),
                 "llm": self.llm.model_copy(update={"replay_file": at(self.llm.replay_file)}),
                 "sandbox": self.sandbox.model_copy(update=sandbox),
+                "scoring": scoring,
             }
         )
 
@@ -219,6 +242,7 @@ class EvolutionConfig(_Strict):
             ("scoring_module", self.scoring_module, Path.is_file),
             ("knowledge_base_dir", self.knowledge_base_dir, Path.is_dir),
             ("sandbox.requirements", self.sandbox.requirements, Path.is_file),
+            ("scoring.hidden.data_dir", self.scoring.hidden.data_dir if self.scoring.hidden else None, Path.is_dir),
         ]
         if self.llm.provider == "replay":
             if self.llm.replay_file is None:
@@ -231,6 +255,11 @@ class EvolutionConfig(_Strict):
             raise ConfigError(f"{source}: scoring_module must be a .py file, got {self.scoring_module}")
         if Path(self.solution_file).is_absolute() or ".." in Path(self.solution_file).parts:
             raise ConfigError(f"{source}: solution_file must be a plain relative path, got {self.solution_file!r}")
+        hidden = self.scoring.hidden.data_dir if self.scoring.hidden else None
+        for key, folder in (("workspace_dir", self.workspace_dir), ("knowledge_base_dir", self.knowledge_base_dir)):
+            if hidden is not None and folder is not None and hidden.resolve().is_relative_to(folder.resolve()):
+                raise ConfigError(f"{source}: scoring.hidden.data_dir lies inside {key}, where the agent can read "
+                                  "it: keep hidden data next to the scorer")
 
 
 def _interpolate(value: Any, path: Path, loc: tuple[str, ...]) -> Any:

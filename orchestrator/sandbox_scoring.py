@@ -29,6 +29,7 @@ from orchestrator.core.run_log import RunLog
 from orchestrator.core.scoring import PREVIOUS_BEST_VARIABLE, Score
 from orchestrator.core.solution_file import write_solution
 from orchestrator.errors import ScorerError
+from orchestrator.hidden_split import HIDDEN_PREFIX, Split, qualified, split_policy, unqualified
 from orchestrator.scorer_interface import harness_target
 from sandbox import HARNESS_DIR, ExecResult, ReadOnlyMount, Sandbox, SandboxPolicy
 
@@ -107,15 +108,21 @@ def _failure_reason(result: ExecResult, policy: SandboxPolicy) -> str:
 
 
 class SandboxEvaluator:
-    """``core.interfaces.Evaluator`` backed by fresh sandbox containers (purpose ``score``)."""
+    """``core.interfaces.Evaluator`` backed by fresh sandbox containers (purpose ``score``).
 
-    def __init__(self, config: EvolutionConfig, run_id: str, run_log: RunLog) -> None:
+    ``split="hidden"`` scores the hidden split (``scoring.hidden``): its calls see the hidden
+    data and report qualified configuration names; the runner alone holds such an evaluator.
+    """
+
+    def __init__(self, config: EvolutionConfig, run_id: str, run_log: RunLog, split: Split = "public") -> None:
         self._config = config
         self._run_log = run_log
-        self._policy = scoring_policy(config)
-        self._scratch = (config.workspace_dir / "scoring").resolve()
+        self._split = split
+        self._policy = split_policy(config, scoring_policy(config), split, SCORER_DIR)
+        self._scratch = (config.workspace_dir / ("scoring" if split == "public" else "scoring-hidden")).resolve()
         self._scratch.mkdir(parents=True, exist_ok=True)
-        self._sandbox = Sandbox(self._policy, workspace=self._scratch, run_id=run_id, purpose="score")
+        self._sandbox = Sandbox(self._policy, workspace=self._scratch, run_id=run_id,
+                                purpose="score" if split == "public" else "score-hidden")
         self._lock = threading.Lock()
         self._configurations: list[str] | None = None
         self._context: str | None = None
@@ -127,9 +134,12 @@ class SandboxEvaluator:
         seed = secrets.randbits(32)
         started = time.monotonic()
         kwargs = {"source_code": source_code, "source_file": self._config.solution_file}
+        if previous_best and self._split == "hidden":
+            previous_best = unqualified(previous_best)
         environment = {PREVIOUS_BEST_VARIABLE: json.dumps(dict(previous_best))} if previous_best else {}
         try:
             score = Score.model_validate(self._call("evaluate", kwargs, seed, source_code, environment))
+            score = qualified(score) if self._split == "hidden" else score
         except _CallFailed as exc:
             score = Score.failure(f"evaluation failed: {_headline(str(exc))}", error=str(exc))
         except ValidationError as exc:
@@ -143,6 +153,7 @@ class SandboxEvaluator:
             failed_configurations=score.failed_configurations(configurations) if score.passes_correctness else [],
             message=(score.error or score.correctness_message)[:500],
             **({"plausibility": score.artifacts["plausibility"]} if "plausibility" in score.artifacts else {}),
+            **({"split": "hidden"} if self._split == "hidden" else {}),
         )
         return score
 
@@ -152,8 +163,9 @@ class SandboxEvaluator:
             names = self._scorer_call("get_configurations")
             if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
                 raise ScorerError(f"{self._where()}: get_configurations() must return a non-empty list of "
-                                  f"names, got {names!r}")
-            self._configurations = names
+                                  f"names{' in a hidden call (AVO_SPLIT=hidden)' if self._split == 'hidden' else ''}, "
+                                  f"got {names!r}")
+            self._configurations = [HIDDEN_PREFIX + n for n in names] if self._split == "hidden" else names
         return list(self._configurations)
 
     def scoring_context(self) -> str:

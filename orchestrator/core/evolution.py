@@ -63,10 +63,10 @@ def _new_run_id() -> str:
     return f"run-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
-def _default_evaluator(config: EvolutionConfig, run_id: str, run_log: RunLog) -> Evaluator:
+def _default_evaluator(config: EvolutionConfig, run_id: str, run_log: RunLog, split: str = "public") -> Evaluator:
     from orchestrator.sandbox_scoring import SandboxEvaluator
 
-    return SandboxEvaluator(config, run_id, run_log)
+    return SandboxEvaluator(config, run_id, run_log, split="hidden" if split == "hidden" else "public")
 
 
 def _default_agent(config: EvolutionConfig, run_id: str,
@@ -98,7 +98,7 @@ class EvolutionRunner:
 
     def __init__(self, config: EvolutionConfig, *, operator: VariationOperator | None = None,
                  evaluator: Evaluator | None = None, supervisor: Supervisor | None = None,
-                 resume: bool = False) -> None:
+                 hidden_evaluator: Evaluator | None = None, resume: bool = False) -> None:
         self.config = config
         self.resume = resume
         self.run_id = _new_run_id()
@@ -106,6 +106,7 @@ class EvolutionRunner:
         self.store: LineageStore = open_store(config)
         self._operator = operator
         self._evaluator = evaluator
+        self._hidden_evaluator = hidden_evaluator  # scores the hidden split; never handed to the agent
         self._supervisor = supervisor
         self._closers: list[Callable[[], None]] = []
         self._population: Population | None = None
@@ -192,6 +193,9 @@ class EvolutionRunner:
         if self._evaluator is None:
             self._evaluator = _default_evaluator(self.config, self.run_id, self.run_log)
             self._closers.append(self._evaluator.close)
+        if self._hidden_evaluator is None and self.config.scoring.hidden is not None:
+            self._hidden_evaluator = _default_evaluator(self.config, self.run_id, self.run_log, split="hidden")
+            self._closers.append(self._hidden_evaluator.close)
         if self._operator is None:
             operator, supervisor, close_shell = _default_agent(self.config, self.run_id, self.run_log)
             self._closers.append(close_shell)
@@ -217,15 +221,20 @@ class EvolutionRunner:
     def _open_population(self, resuming: bool, prior: list[dict[str, Any]]) -> Population:
         assert self._evaluator is not None
         configurations = self._evaluator.configurations()
+        hidden = self._hidden_evaluator.configurations() if self._hidden_evaluator is not None else []
         if not resuming:
-            return Population(Lineage(configurations=configurations), self.config.min_improvement)
+            return Population(Lineage(configurations=configurations, hidden_configurations=hidden),
+                              self.config.min_improvement)
         self.store.recover()
         lineage = self.store.load()
-        missing = [name for name in configurations if name not in lineage.solutions[0].score.values]
-        if missing:
+        seed = lineage.solutions[0]
+        missing = [name for name in configurations if name not in seed.score.values]
+        missing += [name for name in hidden if name not in seed.hidden_values]
+        if missing or bool(hidden) != bool(seed.hidden_values):
             raise LineageError(f"the scorer's configurations changed since this lineage began (new: "
-                               f"{', '.join(missing)}); scores would not compare: start a new workspace")
-        lineage.configurations = configurations
+                               f"{', '.join(missing) or 'a hidden split'}); scores would not compare: "
+                               "start a new workspace")
+        lineage.configurations, lineage.hidden_configurations = configurations, hidden
         population = Population(lineage, self.config.min_improvement)
         for event in prior:
             if event.get("kind") == "rejection":
@@ -240,10 +249,21 @@ class EvolutionRunner:
         assert self._evaluator is not None and self._population is not None
         source = self.config.seed_file.read_text(encoding="utf-8")
         score = self._evaluator.evaluate(source, purpose="seed")
-        verdict = self._population.judge(score)
+        hidden = self._score_hidden(source, "seed") if score.passes_correctness else None
+        verdict = self._population.judge(score, hidden)
         if not verdict.accepted:
-            raise ConfigError(f"seed {verdict.reason} (seed_file {self.config.seed_file}): fix the seed or the scorer")
-        self._commit(0, source, score, verdict, "seed")
+            detail = f" ({verdict.hidden_detail})" if verdict.hidden_detail else ""
+            raise ConfigError(f"seed {verdict.reason}{detail} (seed_file {self.config.seed_file}): "
+                              "fix the seed or the scorer")
+        self._commit(0, source, score, verdict, "seed", hidden)
+
+    def _score_hidden(self, source: str, purpose: str) -> Score | None:
+        """The hidden split's score of ``source`` (None without a hidden split)."""
+        if self._hidden_evaluator is None:
+            return None
+        best = self._population.best if self._population else None
+        return self._hidden_evaluator.evaluate(source, purpose=purpose,
+                                               previous_best=best.hidden_values if best else None)
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -275,7 +295,7 @@ class EvolutionRunner:
         self.run_log.emit("variation_start", step=step, best_version=best.version if best else None,
                           best_aggregate=best.aggregate if best else 0.0, directive=directive)
         context = VariationContext(
-            step=step, lineage=self._population.lineage, work_dir=self.config.work_dir,
+            step=step, lineage=self._population.lineage.public_view(), work_dir=self.config.work_dir,
             solution_file=self.config.solution_file, directive=directive, evaluator=self._evaluator,
             run_log=self.run_log, tokens_left=self._budget.tokens_left, cost_left_usd=self._budget.cost_left_usd,
         )
@@ -285,7 +305,7 @@ class EvolutionRunner:
                           cost_usd=result.cost_usd, model_turns=result.model_turns, tool_calls=result.tool_calls,
                           rationale=result.rationale[:1000], failure_reason=result.failure_reason[:1000])
         outcome = self._judge(step, result)
-        redirect = self._supervisor.after_step(outcome, self._population.lineage)
+        redirect = self._supervisor.after_step(outcome, self._population.lineage.public_view())
         if redirect is not None:  # the supervisor logs its own intervention, with its model's label
             self._charge(redirect.tokens_used, redirect.cost_usd)
 
@@ -302,22 +322,27 @@ class EvolutionRunner:
         refused = self._population.precheck(source, self.config.solution_file)
         if refused:
             return self._reject(step, refused, result, source)
-        score = self._evaluator.evaluate(source, purpose="rescore", previous_best=self._population.best.score.values)
-        verdict = self._population.judge(score)
+        best = self._population.best
+        score = self._evaluator.evaluate(source, purpose="rescore", previous_best=best.score.values if best else None)
+        public_ok = score.passes_correctness and not score.failed_configurations(self._population.configurations)
+        hidden = self._score_hidden(source, "rescore") if public_ok else None
+        verdict = self._population.judge(score, hidden)
         if not verdict.accepted:
             reason = _rejection_reason(verdict, score, result.claimed_score)
-            return self._reject(step, reason, result, source, verdict.aggregate)
-        version = self._commit(step, source, score, verdict, result.rationale or f"step {step}")
+            return self._reject(step, reason, result, source, verdict.visible_aggregate, verdict.hidden_detail)
+        version = self._commit(step, source, score, verdict, result.rationale or f"step {step}", hidden)
         return StepOutcome(step=step, committed=True, reason=f"committed v{version}: {verdict.reason}",
-                           aggregate=verdict.aggregate, source_hash=source_hash(source), rationale=result.rationale)
+                           aggregate=verdict.visible_aggregate, source_hash=source_hash(source),
+                           rationale=result.rationale)
 
-    def _commit(self, step: int, source: str, score: Score, verdict: Verdict, message: str) -> int:
+    def _commit(self, step: int, source: str, score: Score, verdict: Verdict, message: str,
+                hidden: Score | None = None) -> int:
         """Persist the next version (uninterruptible), then make the work tree match it."""
         assert self._population is not None and self._budget is not None
         usage = self._budget.usage
         solution = self._population.next_solution(
             source, score, verdict, message=message, tokens_used=usage.tokens - self._tokens_at_commit,
-            cost_usd=round(usage.cost_usd - self._cost_at_commit, 6))
+            cost_usd=round(usage.cost_usd - self._cost_at_commit, 6), hidden=hidden)
         with self._uninterruptible():
             stored = self.store.append(solution)
             self._population.admit(stored)
@@ -326,12 +351,15 @@ class EvolutionRunner:
         write_solution(self.config.work_dir, self.config.solution_file, source)
         self.run_log.emit("commit", step=step, version=stored.version, parent=stored.parent,
                           aggregate=stored.aggregate, values=score.values, commit=stored.commit,
-                          reason=verdict.reason, message=message[:1000])
+                          reason=verdict.reason, message=message[:1000],
+                          **({"hidden_values": stored.hidden_values} if stored.hidden_values else {}))
         return stored.version
 
     def _reject(self, step: int, reason: str, result: VariationResult, source: str | None = None,
-                aggregate: float = 0.0) -> StepOutcome:
-        """Record a failed attempt and put the best version back in the work tree."""
+                aggregate: float = 0.0, hidden_detail: str = "") -> StepOutcome:
+        """Record a failed attempt and put the best version back in the work tree. ``reason`` and
+        ``aggregate`` are what the agent reads (rebuilt from the run log on resume); ``hidden_detail``
+        is logged for the user only."""
         assert self._population is not None
         digest = source_hash(source) if source is not None else None
         self._population.record_failure(Attempt(step=step, reason=reason, aggregate=aggregate,
@@ -340,7 +368,8 @@ class EvolutionRunner:
         self._failures += 1
         claimed = result.claimed_score
         self.run_log.emit("rejection", step=step, reason=reason, aggregate=aggregate, source_hash=digest,
-                          claimed_aggregate=claimed.aggregate(self._population.configurations) if claimed else None)
+                          claimed_aggregate=claimed.aggregate(self._population.configurations) if claimed else None,
+                          **({"hidden_detail": hidden_detail} if hidden_detail else {}))
         return StepOutcome(step=step, committed=False, reason=reason, aggregate=aggregate,
                            source_hash=digest, rationale=result.rationale)
 

@@ -12,6 +12,7 @@ import json
 import math
 import os
 from abc import ABC, abstractmethod
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -99,3 +100,23 @@ def previous_best() -> dict[str, float]:
     except ValueError:
         return {}
     return {str(k): float(v) for k, v in values.items() if isinstance(v, (int, float))} if isinstance(values, dict) else {}
+
+
+#: Set in the calls that score a hidden split (``scoring.hidden``): the split's name, and where its data is.
+SPLIT_VARIABLE = "AVO_SPLIT"
+HIDDEN_DIR_VARIABLE = "AVO_HIDDEN_DIR"
+
+
+def current_split() -> str:
+    """``"hidden"`` in the calls that score the hidden split (pre-commit re-scores), else ``"public"``.
+
+    A scorer with a hidden split returns, in a hidden call, its hidden configurations from
+    ``get_configurations()`` and scores them in ``evaluate()``.
+    """
+    return "hidden" if os.environ.get(SPLIT_VARIABLE) == "hidden" else "public"
+
+
+def hidden_data_dir() -> Path | None:
+    """The hidden split's data (``scoring.hidden.data_dir``, read-only) in a hidden call, else None."""
+    folder = os.environ.get(HIDDEN_DIR_VARIABLE)
+    return Path(folder) if folder and current_split() == "hidden" else None

@@ -25,6 +25,7 @@ the whole lineage from git alone::
     Avo-Cost: 0.042
     Avo-Correctness: "ok"
     Avo-Duration: 3.2
+    Avo-Hidden-Values: {"hidden:case_a": 0.9}   (only with a hidden split; the repository is host-only)
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import git
 from pydantic import ValidationError
 
 from orchestrator.core.scoring import Score
-from orchestrator.core.types import Lineage, Solution
+from orchestrator.core.types import Lineage, Solution, lineage_of
 from orchestrator.errors import LineageError
 
 __all__ = ["GitLineageStore", "format_message", "parse_message"]
@@ -60,7 +61,7 @@ REPO_CONFIG = {
     ("user", "email"): "avo@localhost",
 }
 ACTOR = git.Actor("avo", "avo@localhost")
-_TRAILER = re.compile(r"^(Avo-[A-Za-z]+): (.*)$")
+_TRAILER = re.compile(r"^(Avo-[A-Za-z-]+): (.*)$")
 
 
 def format_message(solution: Solution) -> str:
@@ -79,6 +80,8 @@ def format_message(solution: Solution) -> str:
         "Avo-Correctness": json.dumps(solution.score.correctness_message),
         "Avo-Duration": json.dumps(solution.score.duration_s),
     }
+    if solution.hidden_values:
+        trailers["Avo-Hidden-Values"] = json.dumps(solution.hidden_values)
     block = "\n".join(f"{key}: {value}" for key, value in trailers.items())
     body = f"{message}\n\n" if message else ""
     return f"{subject.strip()[:120]}\n\n{body}{block}\n"
@@ -123,6 +126,7 @@ def solution_from_commit(commit: git.Commit, solution_file: str) -> Solution:
             tokens_used=int(trailers["Avo-Tokens"]),
             cost_usd=float(trailers["Avo-Cost"]),
             commit=commit.hexsha,
+            hidden_values=json.loads(trailers.get("Avo-Hidden-Values", "{}")),
         )
     except (KeyError, ValueError, TypeError, ValidationError) as exc:
         raise LineageError(f"commit {commit.hexsha[:12]} is not an avo version (bad or missing trailer: {exc}); "
@@ -155,8 +159,7 @@ class GitLineageStore:
                 raise LineageError(f"{self.repo_dir}: commit {solution.commit} carries v{solution.version} at "
                                    f"position {index}; the history was rewritten: restore it or start a new workspace")
             self._tag(repo, solution.version, repo.commit(solution.commit))
-        configurations = list(solutions[0].score.values) if solutions else []
-        return Lineage(configurations=configurations, solutions=solutions)
+        return lineage_of(solutions)
 
     def append(self, solution: Solution) -> Solution:
         """One commit holding the solution file, then tag ``vN`` (re-created by load if a kill
