@@ -26,6 +26,7 @@ run:
 bench:
 	$(PYTHON) bench/sandbox_overhead.py
 	$(PYTHON) bench/attention_tflops.py
+	$(PYTHON) bench/report_build.py
 
 lint:
 	$(PYTHON) -m compileall -q orchestrator sandbox tests

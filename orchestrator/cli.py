@@ -1,4 +1,4 @@
-"""``avo``: init | run | status | lineage | doctor, plus the sandbox's sandbox exec | gc | image.
+"""``avo``: init | run | status | lineage | doctor, the sandbox's sandbox exec | gc | image, and report | export.
 
 Every error a user can cause ends as one red line naming the fix and exit status 2;
 a second Ctrl-C ends with 130. No traceback reaches the terminal for those.
@@ -29,6 +29,7 @@ errors = Console(stderr=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from orchestrator.report import command_line as report_command_line
     from sandbox import command_line
 
     parser = argparse.ArgumentParser(prog="avo", description="Agentic Variation Operators: evolve code with an "
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_doctor)
 
     command_line.register(commands, policy_loader=lambda path: EvolutionConfig.from_yaml(path).sandbox)
+    report_command_line.register(commands)
     return parser
 
 

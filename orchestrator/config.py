@@ -9,6 +9,7 @@ Every model forbids unknown keys, and every problem a user can cause ends in one
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 import types
@@ -229,6 +230,11 @@ class EvolutionConfig(_Strict):
                 "scoring": scoring,
             }
         )
+
+    def digest(self) -> str:
+        """A short fingerprint of the settings (the API key left out), to tell runs' configs apart."""
+        settings = self.model_dump_json(exclude={"llm": {"api_key"}})
+        return hashlib.sha256(settings.encode("utf-8")).hexdigest()[:12]
 
     def with_replay(self, transcript: Path) -> "EvolutionConfig":
         """A copy whose agent plays ``transcript`` (provider ``replay``) instead of calling a model."""

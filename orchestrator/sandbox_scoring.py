@@ -43,7 +43,11 @@ _STDERR_TAIL = 1500
 
 
 class _CallFailed(Exception):
-    """A harness call produced no usable reply; the message says why."""
+    """A harness call produced no usable reply; the message says why, ``result`` what the sandbox saw."""
+
+    def __init__(self, message: str, result: ExecResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 def scoring_policy(config: EvolutionConfig) -> SandboxPolicy:
@@ -137,10 +141,12 @@ class SandboxEvaluator:
         if previous_best and self._split == "hidden":
             previous_best = unqualified(previous_best)
         environment = {PREVIOUS_BEST_VARIABLE: json.dumps(dict(previous_best))} if previous_best else {}
+        sandbox: ExecResult | None = None
         try:
             score = Score.model_validate(self._call("evaluate", kwargs, seed, source_code, environment))
             score = qualified(score) if self._split == "hidden" else score
         except _CallFailed as exc:
+            sandbox = exc.result
             score = Score.failure(f"evaluation failed: {_headline(str(exc))}", error=str(exc))
         except ValidationError as exc:
             score = Score.failure(f"the scorer returned an invalid Score: {exc.errors()[0]['msg']}")
@@ -154,6 +160,8 @@ class SandboxEvaluator:
             message=(score.error or score.correctness_message)[:500],
             **({"plausibility": score.artifacts["plausibility"]} if "plausibility" in score.artifacts else {}),
             **({"split": "hidden"} if self._split == "hidden" else {}),
+            timed_out=bool(sandbox and sandbox.timed_out), oom_killed=bool(sandbox and sandbox.oom_killed),
+            exit_code=sandbox.exit_code if sandbox else 0,
         )
         return score
 
@@ -207,9 +215,9 @@ class SandboxEvaluator:
             result = self._sandbox.exec(HARNESS_COMMAND, stdin=json.dumps(request).encode())
         reply = unframe(result.stdout, nonce) if result.ok else None
         if reply is None:
-            raise _CallFailed(_failure_reason(result, self._policy))
+            raise _CallFailed(_failure_reason(result, self._policy), result)
         if "harness_error" in reply:
-            raise _CallFailed(str(reply["harness_error"]).strip())
+            raise _CallFailed(str(reply["harness_error"]).strip(), result)
         return reply.get("result")
 
     def _reset_scratch(self, candidate: str | None) -> None:

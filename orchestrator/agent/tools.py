@@ -154,6 +154,7 @@ class ToolOutcome(BaseModel):
     source: str | None = None  # the candidate submitted, or the exact source an evaluation scored
     rationale: str = ""
     score: Score | None = None
+    sandbox: ExecResult | None = None  # what the sandbox saw of a run_shell call (for the run log)
 
 
 class ToolFailure(Exception):
@@ -295,7 +296,7 @@ class Toolbox:
 
     # --- sandboxed tools ---
 
-    def _run_shell(self, args: RunShell) -> str:
+    def _run_shell(self, args: RunShell) -> ToolOutcome:
         result = self.shell.exec(args.command, timeout_s=args.timeout_s)
         status = f"exit code {result.exit_code}"
         if result.timed_out:
@@ -308,7 +309,7 @@ class Toolbox:
             if text:
                 note = " (cut by the sandbox's output limit)" if cut else ""
                 parts.append(f"--- {name}{note} ---\n{truncate_middle(text, half)}")
-        return "\n".join(parts)
+        return ToolOutcome(content="\n".join(parts), sandbox=result)
 
     def _evaluate(self, args: Evaluate) -> ToolOutcome:
         source = self.solution_source()

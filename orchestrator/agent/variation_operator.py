@@ -163,6 +163,9 @@ class _Step:
             self.evaluated[source_hash(outcome.source)] = outcome.score
             configurations = self.context.lineage.configurations or self.context.evaluator.configurations()
             extra = {"correct": outcome.score.passes_correctness, "aggregate": outcome.score.aggregate(configurations)}
+        if outcome.sandbox is not None:
+            extra = {"exit_code": outcome.sandbox.exit_code, "timed_out": outcome.sandbox.timed_out,
+                     "oom_killed": outcome.sandbox.oom_killed}
         self.op.run_log.emit(
             "agent_tool", step=self.context.step, turn=self.turns, tool=call.name, args=call.summary(),
             result_chars=len(outcome.content), is_error=outcome.is_error,

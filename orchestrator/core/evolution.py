@@ -93,6 +93,14 @@ def _rejection_reason(verdict: Verdict, rescore: Score, claimed: Score | None) -
     return verdict.reason
 
 
+def _llm_label(config: EvolutionConfig) -> str:
+    """``provider:model`` as the agent's turns name it (a replay names its transcript)."""
+    llm = config.llm
+    if llm.provider == "replay":
+        return f"replay:{llm.replay_file.name if llm.replay_file else 'transcript'}"
+    return f"{llm.provider}:{llm.model}"
+
+
 class EvolutionRunner:
     """Runs (or resumes, with ``resume=True``) the evolution described by ``config``."""
 
@@ -142,8 +150,12 @@ class EvolutionRunner:
         self._budget = Budget(self.config.budget, self.config.max_wall_time_hours,
                               spent=BudgetUsage.from_events(prior))
         self._step = max((e.get("step", 0) for e in prior if e.get("kind") == "variation_start"), default=0)
+        sandbox = self.config.sandbox
         self.run_log.emit("run_start", project=self.config.project_name, resume=resuming,
-                          workspace=str(self.config.workspace_dir), step=self._step)
+                          workspace=str(self.config.workspace_dir), step=self._step,
+                          config_digest=self.config.digest(), backend=sandbox.backend, image=sandbox.image,
+                          runtime=sandbox.runtime, gpus=sandbox.gpus.model_dump(), llm=_llm_label(self.config),
+                          min_improvement=self.config.min_improvement)
         try:
             with self._interrupt_handling():
                 self._open_components()
@@ -329,14 +341,15 @@ class EvolutionRunner:
         verdict = self._population.judge(score, hidden)
         if not verdict.accepted:
             reason = _rejection_reason(verdict, score, result.claimed_score)
-            return self._reject(step, reason, result, source, verdict.visible_aggregate, verdict.hidden_detail)
-        version = self._commit(step, source, score, verdict, result.rationale or f"step {step}", hidden)
+            return self._reject(step, reason, result, source, verdict.visible_aggregate, score, verdict.hidden_detail)
+        version = self._commit(step, source, score, verdict, result.rationale or f"step {step}", hidden,
+                               claimed=result.claimed_score)
         return StepOutcome(step=step, committed=True, reason=f"committed v{version}: {verdict.reason}",
                            aggregate=verdict.visible_aggregate, source_hash=source_hash(source),
                            rationale=result.rationale)
 
     def _commit(self, step: int, source: str, score: Score, verdict: Verdict, message: str,
-                hidden: Score | None = None) -> int:
+                hidden: Score | None = None, claimed: Score | None = None) -> int:
         """Persist the next version (uninterruptible), then make the work tree match it."""
         assert self._population is not None and self._budget is not None
         usage = self._budget.usage
@@ -351,27 +364,35 @@ class EvolutionRunner:
         write_solution(self.config.work_dir, self.config.solution_file, source)
         self.run_log.emit("commit", step=step, version=stored.version, parent=stored.parent,
                           aggregate=stored.aggregate, values=score.values, commit=stored.commit,
-                          reason=verdict.reason, message=message[:1000],
+                          reason=verdict.reason, message=message[:1000], **self._claim(claimed),
                           **({"hidden_values": stored.hidden_values} if stored.hidden_values else {}))
         return stored.version
 
     def _reject(self, step: int, reason: str, result: VariationResult, source: str | None = None,
-                aggregate: float = 0.0, hidden_detail: str = "") -> StepOutcome:
+                aggregate: float = 0.0, rescore: Score | None = None, hidden_detail: str = "") -> StepOutcome:
         """Record a failed attempt and put the best version back in the work tree. ``reason`` and
-        ``aggregate`` are what the agent reads (rebuilt from the run log on resume); ``hidden_detail``
-        is logged for the user only."""
+        ``aggregate`` are what the agent reads (rebuilt from the run log on resume); ``rescore`` is the
+        public re-score and ``hidden_detail`` why the hidden split turned it down, for the user only."""
         assert self._population is not None
         digest = source_hash(source) if source is not None else None
         self._population.record_failure(Attempt(step=step, reason=reason, aggregate=aggregate,
                                                 source_hash=digest, rationale=result.rationale))
         self._population.restore(self.config.work_dir, self.config.solution_file)
         self._failures += 1
-        claimed = result.claimed_score
         self.run_log.emit("rejection", step=step, reason=reason, aggregate=aggregate, source_hash=digest,
-                          claimed_aggregate=claimed.aggregate(self._population.configurations) if claimed else None,
+                          values=rescore.values if rescore else None,
+                          passes=rescore.passes_correctness if rescore else None, **self._claim(result.claimed_score),
                           **({"hidden_detail": hidden_detail} if hidden_detail else {}))
         return StepOutcome(step=step, committed=False, reason=reason, aggregate=aggregate,
                            source_hash=digest, rationale=result.rationale)
+
+    def _claim(self, claimed: Score | None) -> dict[str, Any]:
+        """What the agent's own evaluation of the submitted source said, for the run log."""
+        assert self._population is not None
+        if claimed is None:
+            return {"claimed_aggregate": None, "claimed_passes": None}
+        return {"claimed_aggregate": claimed.aggregate(self._population.configurations),
+                "claimed_passes": claimed.passes_correctness}
 
     def _charge(self, tokens: int, cost_usd: float) -> None:
         assert self._budget is not None

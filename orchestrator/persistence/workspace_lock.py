@@ -47,3 +47,18 @@ class WorkspaceLock:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
+
+
+def is_held(workspace_dir: Path) -> bool:
+    """Whether a run holds the workspace now (a probe that takes the lock for an instant at most)."""
+    try:
+        fd = os.open(Path(workspace_dir) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
