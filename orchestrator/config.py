@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from orchestrator.core.solution_layout import SolutionLayout
 from orchestrator.errors import ConfigError
 from orchestrator.scorer_adapters.metric_mapping import MetricMapping
 from sandbox.policy import SandboxPolicy
@@ -147,7 +148,10 @@ class EvolutionConfig(_Strict):
 
     project_name: str = "avo-evolution"
     workspace_dir: Path = Path("./workspace")
-    solution_file: str = "solution.py"
+    solution_file: str = "solution.py"  # with solution_dir: the entry file, inside that folder
+    solution_dir: str | None = None  # a folder of files evolving together (seed_file is then a folder)
+    solution_max_files: int = Field(default=64, ge=1)
+    solution_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
     seed_file: Path
     max_versions: int = Field(default=100, ge=1)
     max_wall_time_hours: float = Field(default=168.0, gt=0)
@@ -162,6 +166,13 @@ class EvolutionConfig(_Strict):
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     sandbox: SandboxPolicy = Field(default_factory=SandboxPolicy)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+
+    @property
+    def layout(self) -> SolutionLayout:
+        """Where the solution lives in the work tree (one file, or the folder ``solution_dir``)."""
+        folder = Path(self.solution_dir).as_posix() if self.solution_dir else None
+        return SolutionLayout(entry=self.solution_file, directory=folder,
+                              max_files=self.solution_max_files, max_bytes=self.solution_max_bytes)
 
     @property
     def work_dir(self) -> Path:
@@ -244,7 +255,7 @@ class EvolutionConfig(_Strict):
     def check_files(self, source: str | Path = "config") -> None:
         """Fail early, naming the key, when a file the run needs is absent."""
         checks: list[tuple[str, Path | None, Any]] = [
-            ("seed_file", self.seed_file, Path.is_file),
+            ("seed_file", self.seed_file, Path.is_dir if self.solution_dir else Path.is_file),
             ("scoring_module", self.scoring_module, Path.is_file),
             ("knowledge_base_dir", self.knowledge_base_dir, Path.is_dir),
             ("sandbox.requirements", self.sandbox.requirements, Path.is_file),
@@ -261,6 +272,10 @@ class EvolutionConfig(_Strict):
             raise ConfigError(f"{source}: scoring_module must be a .py file, got {self.scoring_module}")
         if Path(self.solution_file).is_absolute() or ".." in Path(self.solution_file).parts:
             raise ConfigError(f"{source}: solution_file must be a plain relative path, got {self.solution_file!r}")
+        folder = Path(self.solution_dir) if self.solution_dir is not None else None
+        if folder is not None and (folder.is_absolute() or ".." in folder.parts or folder.as_posix() in ("", ".")):
+            raise ConfigError(f"{source}: solution_dir must be a plain relative folder inside the work tree "
+                              f"(e.g. kernel/), got {self.solution_dir!r}")
         hidden = self.scoring.hidden.data_dir if self.scoring.hidden else None
         for key, folder in (("workspace_dir", self.workspace_dir), ("knowledge_base_dir", self.knowledge_base_dir)):
             if hidden is not None and folder is not None and hidden.resolve().is_relative_to(folder.resolve()):
@@ -343,6 +358,10 @@ _DEFAULT_YAML = """\
 project_name: avo-evolution
 workspace_dir: ./workspace        # work/ (agent's tree), lineage/ (git), events.jsonl
 solution_file: solution.py        # the file the agent evolves, inside work/
+solution_dir: null                # or a folder of files evolving together (e.g. kernel/; seed_file is then a folder
+                                  # and solution_file its entry file); capped by solution_max_files/_bytes
+solution_max_files: 64
+solution_max_bytes: 4194304
 seed_file: seed.py                # required: the starting solution, committed as v0
 scoring_module: scorer.py         # required: defines the scoring class below
 scoring_class: Scorer             # class Scorer(ScoringFunction) in scoring_module

@@ -26,8 +26,8 @@ from pydantic import ValidationError
 import orchestrator
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import RunLog
-from orchestrator.core.scoring import PREVIOUS_BEST_VARIABLE, Score
-from orchestrator.core.solution_file import write_solution
+from orchestrator.core.scoring import PREVIOUS_BEST_VARIABLE, SOLUTION_DIR_VARIABLE, Score
+from orchestrator.core.solution_layout import Candidate, write_candidate
 from orchestrator.errors import ScorerError
 from orchestrator.hidden_split import HIDDEN_PREFIX, Split, qualified, split_policy, unqualified
 from orchestrator.scorer_interface import harness_target
@@ -132,18 +132,24 @@ class SandboxEvaluator:
         self._context: str | None = None
 
     def evaluate(self, source_code: str, *, purpose: str = "evaluate",
-                 previous_best: Mapping[str, float] | None = None) -> Score:
-        """Score ``source_code`` in a fresh container with a fresh seed; never raises for a bad candidate."""
+                 previous_best: Mapping[str, float] | None = None,
+                 files: Mapping[str, str] | None = None) -> Score:
+        """Score ``source_code`` (a directory solution: the entry file of ``files``) in a fresh container
+        with a fresh seed; never raises for a bad candidate."""
         configurations = self.configurations()
         seed = secrets.randbits(32)
         started = time.monotonic()
-        kwargs = {"source_code": source_code, "source_file": self._config.solution_file}
+        layout = self._config.layout
+        kwargs = {"source_code": source_code, "source_file": layout.entry_path}
         if previous_best and self._split == "hidden":
             previous_best = unqualified(previous_best)
         environment = {PREVIOUS_BEST_VARIABLE: json.dumps(dict(previous_best))} if previous_best else {}
+        if layout.directory is not None:
+            environment[SOLUTION_DIR_VARIABLE] = f"{self._policy.workdir}/{layout.directory}"
         sandbox: ExecResult | None = None
         try:
-            score = Score.model_validate(self._call("evaluate", kwargs, seed, source_code, environment))
+            candidate = Candidate(source_code, dict(files or {}))
+            score = Score.model_validate(self._call("evaluate", kwargs, seed, candidate, environment))
             score = qualified(score) if self._split == "hidden" else score
         except _CallFailed as exc:
             sandbox = exc.result
@@ -199,7 +205,7 @@ class SandboxEvaluator:
         except _CallFailed as exc:
             raise ScorerError(f"{self._where()}.{method}() failed in the sandbox: {_headline(str(exc))}\n{exc}") from None
 
-    def _call(self, method: str, kwargs: dict[str, Any], seed: int, candidate: str | None,
+    def _call(self, method: str, kwargs: dict[str, Any], seed: int, candidate: Candidate | None,
               environment: dict[str, str] | None = None) -> Any:
         nonce = secrets.token_hex(16)
         request = {
@@ -220,7 +226,7 @@ class SandboxEvaluator:
             raise _CallFailed(str(reply["harness_error"]).strip(), result)
         return reply.get("result")
 
-    def _reset_scratch(self, candidate: str | None) -> None:
+    def _reset_scratch(self, candidate: Candidate | None) -> None:
         """Empty the scoring folder (kept, since a warm container has it mounted) and write
         the candidate alone into it."""
         for entry in self._scratch.iterdir():
@@ -229,4 +235,4 @@ class SandboxEvaluator:
             else:
                 entry.unlink()
         if candidate is not None:
-            write_solution(self._scratch, self._config.solution_file, candidate)
+            write_candidate(self._scratch, self._config.layout, candidate)

@@ -28,10 +28,10 @@ from orchestrator.config import EvolutionConfig
 from orchestrator.core.budget import Budget, BudgetUsage
 from orchestrator.core.interfaces import (Evaluator, NoSupervisor, StepOutcome, Supervisor, VariationContext,
                                           VariationOperator, VariationResult)
-from orchestrator.core.population import Population, Verdict, source_hash
+from orchestrator.core.population import Population, Verdict
 from orchestrator.core.run_log import RunLog, read_events
 from orchestrator.core.scoring import Score
-from orchestrator.core.solution_file import read_solution, write_solution
+from orchestrator.core.solution_layout import Candidate, read_candidate, write_candidate
 from orchestrator.core.types import Attempt, Lineage
 from orchestrator.errors import (BudgetExhausted, ConfigError, LineageError, ReplayExhausted,
                                  WorkspaceEscape)
@@ -162,9 +162,9 @@ class EvolutionRunner:
                 self._population = self._open_population(resuming, prior)
                 if not resuming:
                     self._commit_seed()
-                self._population.restore(self.config.work_dir, self.config.solution_file)
+                self._population.restore(self.config.work_dir, self.config.layout)
                 self.stop_reason = self._loop()
-                self._population.restore(self.config.work_dir, self.config.solution_file)
+                self._population.restore(self.config.work_dir, self.config.layout)
         except KeyboardInterrupt:
             self.stop_reason = "aborted (second Ctrl-C)"
             raise
@@ -259,22 +259,25 @@ class EvolutionRunner:
 
     def _commit_seed(self) -> None:
         assert self._evaluator is not None and self._population is not None
-        source = self.config.seed_file.read_text(encoding="utf-8")
-        score = self._evaluator.evaluate(source, purpose="seed")
-        hidden = self._score_hidden(source, "seed") if score.passes_correctness else None
+        try:
+            seed = self.config.layout.seed(self.config.seed_file)
+        except WorkspaceEscape as exc:
+            raise ConfigError(f"seed_file {self.config.seed_file}: {exc}") from None
+        score = self._evaluator.evaluate(seed.source, purpose="seed", files=seed.files or None)
+        hidden = self._score_hidden(seed, "seed") if score.passes_correctness else None
         verdict = self._population.judge(score, hidden)
         if not verdict.accepted:
             detail = f" ({verdict.hidden_detail})" if verdict.hidden_detail else ""
             raise ConfigError(f"seed {verdict.reason}{detail} (seed_file {self.config.seed_file}): "
                               "fix the seed or the scorer")
-        self._commit(0, source, score, verdict, "seed", hidden)
+        self._commit(0, seed, score, verdict, "seed", hidden)
 
-    def _score_hidden(self, source: str, purpose: str) -> Score | None:
-        """The hidden split's score of ``source`` (None without a hidden split)."""
+    def _score_hidden(self, candidate: Candidate, purpose: str) -> Score | None:
+        """The hidden split's score of ``candidate`` (None without a hidden split)."""
         if self._hidden_evaluator is None:
             return None
         best = self._population.best if self._population else None
-        return self._hidden_evaluator.evaluate(source, purpose=purpose,
+        return self._hidden_evaluator.evaluate(candidate.source, purpose=purpose, files=candidate.files or None,
                                                previous_best=best.hidden_values if best else None)
 
     # -- the loop -----------------------------------------------------------------------------
@@ -308,7 +311,8 @@ class EvolutionRunner:
                           best_aggregate=best.aggregate if best else 0.0, directive=directive)
         context = VariationContext(
             step=step, lineage=self._population.lineage.public_view(), work_dir=self.config.work_dir,
-            solution_file=self.config.solution_file, directive=directive, evaluator=self._evaluator,
+            solution_file=self.config.solution_file, layout=self.config.layout, directive=directive,
+            evaluator=self._evaluator,
             run_log=self.run_log, tokens_left=self._budget.tokens_left, cost_left_usd=self._budget.cost_left_usd,
         )
         result = self._operator.vary(context)
@@ -326,58 +330,62 @@ class EvolutionRunner:
         assert self._population is not None and self._evaluator is not None
         if not result.submitted:
             return self._reject(step, result.failure_reason or "no candidate submitted", result)
+        layout = self.config.layout
         try:
-            source = result.source if result.source is not None else read_solution(
-                self.config.work_dir, self.config.solution_file)
+            submitted = result.files if layout.directory else result.source
+            candidate = (read_candidate(self.config.work_dir, layout) if submitted is None else
+                         layout.candidate(result.files) if layout.directory else Candidate(result.source))
         except WorkspaceEscape as exc:
             return self._reject(step, f"candidate refused: {exc}", result)
-        refused = self._population.precheck(source, self.config.solution_file)
+        refused = self._population.precheck(candidate, layout.label)
         if refused:
-            return self._reject(step, refused, result, source)
+            return self._reject(step, refused, result, candidate)
         best = self._population.best
-        score = self._evaluator.evaluate(source, purpose="rescore", previous_best=best.score.values if best else None)
+        score = self._evaluator.evaluate(candidate.source, purpose="rescore", files=candidate.files or None,
+                                         previous_best=best.score.values if best else None)
         public_ok = score.passes_correctness and not score.failed_configurations(self._population.configurations)
-        hidden = self._score_hidden(source, "rescore") if public_ok else None
+        hidden = self._score_hidden(candidate, "rescore") if public_ok else None
         verdict = self._population.judge(score, hidden)
         if not verdict.accepted:
             reason = _rejection_reason(verdict, score, result.claimed_score)
-            return self._reject(step, reason, result, source, verdict.visible_aggregate, score, verdict.hidden_detail)
-        version = self._commit(step, source, score, verdict, result.rationale or f"step {step}", hidden,
+            return self._reject(step, reason, result, candidate, verdict.visible_aggregate, score,
+                                verdict.hidden_detail)
+        version = self._commit(step, candidate, score, verdict, result.rationale or f"step {step}", hidden,
                                claimed=result.claimed_score)
         return StepOutcome(step=step, committed=True, reason=f"committed v{version}: {verdict.reason}",
-                           aggregate=verdict.visible_aggregate, source_hash=source_hash(source),
+                           aggregate=verdict.visible_aggregate, source_hash=candidate.digest,
                            rationale=result.rationale)
 
-    def _commit(self, step: int, source: str, score: Score, verdict: Verdict, message: str,
+    def _commit(self, step: int, candidate: Candidate, score: Score, verdict: Verdict, message: str,
                 hidden: Score | None = None, claimed: Score | None = None) -> int:
         """Persist the next version (uninterruptible), then make the work tree match it."""
         assert self._population is not None and self._budget is not None
         usage = self._budget.usage
         solution = self._population.next_solution(
-            source, score, verdict, message=message, tokens_used=usage.tokens - self._tokens_at_commit,
+            candidate, score, verdict, message=message, tokens_used=usage.tokens - self._tokens_at_commit,
             cost_usd=round(usage.cost_usd - self._cost_at_commit, 6), hidden=hidden)
         with self._uninterruptible():
             stored = self.store.append(solution)
             self._population.admit(stored)
         self._tokens_at_commit, self._cost_at_commit = usage.tokens, usage.cost_usd
         self._committed += 1
-        write_solution(self.config.work_dir, self.config.solution_file, source)
+        write_candidate(self.config.work_dir, self.config.layout, candidate)
         self.run_log.emit("commit", step=step, version=stored.version, parent=stored.parent,
                           aggregate=stored.aggregate, values=score.values, commit=stored.commit,
                           reason=verdict.reason, message=message[:1000], **self._claim(claimed),
                           **({"hidden_values": stored.hidden_values} if stored.hidden_values else {}))
         return stored.version
 
-    def _reject(self, step: int, reason: str, result: VariationResult, source: str | None = None,
+    def _reject(self, step: int, reason: str, result: VariationResult, candidate: Candidate | None = None,
                 aggregate: float = 0.0, rescore: Score | None = None, hidden_detail: str = "") -> StepOutcome:
         """Record a failed attempt and put the best version back in the work tree. ``reason`` and
         ``aggregate`` are what the agent reads (rebuilt from the run log on resume); ``rescore`` is the
         public re-score and ``hidden_detail`` why the hidden split turned it down, for the user only."""
         assert self._population is not None
-        digest = source_hash(source) if source is not None else None
+        digest = candidate.digest if candidate is not None else None
         self._population.record_failure(Attempt(step=step, reason=reason, aggregate=aggregate,
                                                 source_hash=digest, rationale=result.rationale))
-        self._population.restore(self.config.work_dir, self.config.solution_file)
+        self._population.restore(self.config.work_dir, self.config.layout)
         self._failures += 1
         self.run_log.emit("rejection", step=step, reason=reason, aggregate=aggregate, source_hash=digest,
                           values=rescore.values if rescore else None,

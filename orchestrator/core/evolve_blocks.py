@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["has_blocks", "outside_change"]
+from orchestrator.core.solution_layout import Candidate
+
+__all__ = ["candidate_outside_change", "has_blocks", "outside_change"]
 
 _MARKER = re.compile(r"EVOLVE-BLOCK-(START|END)\b")
 _BLOCK = "\x00evolve-block\x00"
@@ -66,3 +68,15 @@ def outside_change(reference: str, candidate: str, name: str) -> str | None:
     shown = "(a block's body)" if shown == _BLOCK else repr(shown[:120])
     return (f"{name} changes code outside the EVOLVE-BLOCK-START/END markers (first difference at {shown}); "
             "only the code between the markers may change")
+
+
+def candidate_outside_change(reference: Candidate, candidate: Candidate, name: str) -> str | None:
+    """:func:`outside_change` over a whole candidate: its file, or each file of a directory solution
+    (a file holding markers may not be removed; files without markers change freely)."""
+    if not reference.files:
+        return outside_change(reference.source, candidate.source, name)
+    for path, text in reference.files.items():
+        problem = outside_change(text, candidate.files.get(path, ""), f"{name.rstrip('/')}/{path}")
+        if problem:
+            return problem
+    return None

@@ -8,22 +8,22 @@ relative margin), so that timing noise alone never commits a version.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from orchestrator.core.evolve_blocks import outside_change
+from orchestrator.core.evolve_blocks import candidate_outside_change
 from orchestrator.core.scoring import Score
-from orchestrator.core.solution_file import write_solution
+from orchestrator.core.solution_layout import Candidate, candidate_digest
+from orchestrator.core.solution_layout import SolutionLayout, write_candidate
 from orchestrator.core.types import Attempt, Lineage, Solution
 
 __all__ = ["Population", "Verdict", "source_hash"]
 
 
 def source_hash(source: str) -> str:
-    """A short content id, to spot resubmitted candidates."""
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+    """A short content id of a single-file candidate, to spot resubmissions."""
+    return candidate_digest(source)
 
 
 #: All the agent learns of a candidate the hidden split turned down.
@@ -69,15 +69,16 @@ class Population:
         best = self.best
         return 0.0 if best is None else best.aggregate * (1.0 + self.min_improvement)
 
-    def precheck(self, source: str, name: str = "the solution") -> str | None:
+    def precheck(self, candidate: Candidate | str, name: str = "the solution") -> str | None:
         """A reason to reject without scoring, else None: the candidate is the best unchanged, or
-        it changes code outside the best version's EVOLVE-BLOCK markers."""
+        it changes code outside the best version's EVOLVE-BLOCK markers (in any of its files)."""
+        candidate = Candidate(candidate) if isinstance(candidate, str) else candidate
         best = self.best
         if best is None:
             return None
-        if source_hash(source) == source_hash(best.source):
+        if candidate.digest == best.candidate.digest:
             return "identical to the best version"
-        return outside_change(best.source, source, name)
+        return candidate_outside_change(best.candidate, candidate, name)
 
     def judge(self, score: Score, hidden: Score | None = None) -> Verdict:
         """Apply the commit rule; for an empty lineage (the seed) correctness is the bar.
@@ -135,13 +136,15 @@ class Population:
         failed = hidden.failed_configurations(self.hidden_configurations)
         return f"configurations failed or scored zero: {', '.join(failed)}" if failed else None
 
-    def next_solution(self, source: str, score: Score, verdict: Verdict, *, message: str,
+    def next_solution(self, candidate: Candidate | str, score: Score, verdict: Verdict, *, message: str,
                       tokens_used: int = 0, cost_usd: float = 0.0, hidden: Score | None = None) -> Solution:
         """The version an accepted candidate becomes (not yet persisted)."""
+        candidate = Candidate(candidate) if isinstance(candidate, str) else candidate
         best = self.best
         return Solution(
-            hidden_values=dict(hidden.values) if hidden is not None else {},
-            version=self.lineage.next_version, source=source, score=score.model_copy(update={"artifacts": {}}),
+            hidden_values=dict(hidden.values) if hidden is not None else {}, files=dict(candidate.files),
+            version=self.lineage.next_version, source=candidate.source,
+            score=score.model_copy(update={"artifacts": {}}),
             aggregate=verdict.aggregate,
             parent=None if best is None else best.version, message=message,
             tokens_used=tokens_used, cost_usd=cost_usd,
@@ -158,7 +161,8 @@ class Population:
         self.lineage.attempts.append(attempt)
         del self.lineage.attempts[: -self.max_attempts]
 
-    def restore(self, work_dir: Path, solution_file: str) -> None:
+    def restore(self, work_dir: Path, layout: SolutionLayout | str) -> None:
         """Put the best version back in the work tree after a step that did not commit."""
         if self.best is not None:
-            write_solution(work_dir, solution_file, self.best.source)
+            layout = SolutionLayout(entry=layout) if isinstance(layout, str) else layout
+            write_candidate(work_dir, layout, self.best.candidate)

@@ -120,3 +120,15 @@ def hidden_data_dir() -> Path | None:
     """The hidden split's data (``scoring.hidden.data_dir``, read-only) in a hidden call, else None."""
     folder = os.environ.get(HIDDEN_DIR_VARIABLE)
     return Path(folder) if folder and current_split() == "hidden" else None
+
+
+#: Set when the solution is a folder (``solution_dir``): its path in the scoring container.
+SOLUTION_DIR_VARIABLE = "AVO_SOLUTION_DIR"
+
+
+def solution_dir() -> Path | None:
+    """A directory solution's folder in the scoring call (``evaluate`` then gets its entry file's
+    text as ``source_code`` and its path under the folder as ``source_file``); None for one file.
+    Load its files from here; nothing of it is on the scorer's import path."""
+    folder = os.environ.get(SOLUTION_DIR_VARIABLE)
+    return Path(folder) if folder else None

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.core.scoring import Score
+from orchestrator.core.solution_layout import Candidate
 
 __all__ = ["Score", "Solution", "Lineage", "Attempt", "lineage_of"]
 
@@ -35,6 +36,11 @@ class Solution(BaseModel):
     cost_usd: float = 0.0
     commit: str | None = None
     hidden_values: dict[str, float] = Field(default_factory=dict)
+    files: dict[str, str] = Field(default_factory=dict)  # a directory solution's files; source is the entry's
+
+    @property
+    def candidate(self) -> Candidate:
+        return Candidate(self.source, self.files)
 
 
 class Attempt(BaseModel):

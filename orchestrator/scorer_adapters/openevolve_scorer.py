@@ -5,7 +5,8 @@ metrics or an object with ``metrics`` and ``artifacts`` (OpenEvolve's
 ``EvaluationResult``, or avo's compatible one), and optionally
 ``evaluate_stage1/2/3``. The call harness instantiates :class:`OpenEvolveScorer`
 inside the sandbox, so the evaluator never runs on the host; it sees the candidate
-as a file path, as under OpenEvolve, with its own folder first on ``sys.path``.
+as a file path, as under OpenEvolve (a directory solution: the folder's path), with its own
+folder first on ``sys.path``.
 
 The cascade runs as OpenEvolve runs it: stage 1, then each next stage while it is
 defined and the last one reached its threshold (``cascade_thresholds[i]``, compared
@@ -31,7 +32,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from types import ModuleType
 from typing import Any
 
-from orchestrator.core.scoring import Score, ScoringFunction
+from orchestrator.core.scoring import Score, ScoringFunction, solution_dir
 from orchestrator.scorer_adapters.metric_mapping import MetricMapping, flag_correctness, to_score
 
 __all__ = ["OpenEvolveScorer"]
@@ -86,7 +87,7 @@ class OpenEvolveScorer(ScoringFunction):
         return "\n".join(part for part in parts if part)
 
     def evaluate(self, source_code: str, source_file: str = "solution.py") -> Score:
-        program = os.path.abspath(source_file)
+        program = str(solution_dir() or os.path.abspath(source_file))
         printed = io.StringIO()
         with redirect_stdout(printed), redirect_stderr(printed):
             metrics, artifacts, failure = self._run(program)

@@ -1,7 +1,7 @@
 """A ShinkaEvolve ``evaluate.py``, unchanged, as avo's scoring function (``scoring.interface: shinka``).
 
 The script runs as ShinkaEvolve runs it, ``evaluate.py --program_path P
---results_dir D``, in a fresh interpreter started with ``-I`` (no environment
+--results_dir D`` (P is a directory solution's folder), in a fresh interpreter started with ``-I`` (no environment
 variables, working directory or user site on its path); its path is its own folder,
 the standard library and site-packages, then avo's library and the compatible
 ``shinka`` package last, so a real ShinkaEvolve in the image wins.
@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core.scoring import Score, ScoringFunction
+from orchestrator.core.scoring import Score, ScoringFunction, solution_dir
 from orchestrator.scorer_adapters.metric_mapping import MetricMapping, flag_correctness, to_score
 
 __all__ = ["ShinkaScorer"]
@@ -87,7 +87,7 @@ class ShinkaScorer(ScoringFunction):
         try:
             done = subprocess.run(
                 [sys.executable, "-I", "-c", _BOOTSTRAP, self.script, json.dumps([str(LIBRARY), str(COMPAT)]),
-                 "--program_path", os.path.abspath(source_file), "--results_dir", results_dir],
+                 "--program_path", str(solution_dir() or os.path.abspath(source_file)), "--results_dir", results_dir],
                 pass_fds=(write_fd,), env={**os.environ, RESULT_FD_VARIABLE: str(write_fd)},
                 stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", check=False,
             )

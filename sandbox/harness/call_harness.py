@@ -98,7 +98,10 @@ def _parent() -> int:
     nonce = str(request.pop("nonce"))
     read_fd, write_fd = os.pipe()
     child = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), _CHILD_FLAG, str(write_fd)],
+        # -I: neither the environment nor a working directory puts anything on the scorer's path or runs
+        # at start-up (a sitecustomize.py or a .pth among the candidate's files); -B: no bytecode written;
+        # -u: what the scorer and the candidate print is not lost when one of them calls os._exit.
+        [sys.executable, "-I", "-B", "-u", os.path.abspath(__file__), _CHILD_FLAG, str(write_fd)],
         stdin=subprocess.PIPE,
         pass_fds=(write_fd,),
     )
