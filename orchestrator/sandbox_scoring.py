@@ -38,7 +38,9 @@ __all__ = ["SandboxEvaluator", "scoring_policy", "unframe"]
 SCORER_DIR = "/opt/avo/scorer"
 LIB_DIR = "/opt/avo/lib"
 HARNESS_MOUNT = "/opt/avo/harness"
-HARNESS_COMMAND = ["python3", f"{HARNESS_MOUNT}/call_harness.py"]
+#: -I: no PYTHONPATH, user site or working directory on the harness's path, so nothing of the workspace runs at its
+#: start-up (it holds the nonce); its scorer process is started the same way.
+HARNESS_COMMAND = ["python3", "-I", "-B", f"{HARNESS_MOUNT}/call_harness.py"]
 _STDERR_TAIL = 1500
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from orchestrator.config import EvolutionConfig
+from orchestrator.core.solution_layout import Candidate, write_candidate
 from orchestrator.sandbox_scoring import unframe
 from orchestrator.scorer_interface import harness_target
 from sandbox import HARNESS_DIR
@@ -42,16 +43,21 @@ def problem(tmp_path: Path):
     return lambda name: copy_problem(name, tmp_path)
 
 
-def run_harness(config: EvolutionConfig, method: str, source: str | None = None,
+def run_harness(config: EvolutionConfig, method: str, source: str | Candidate | None = None,
                 environment: dict[str, str] | None = None) -> dict[str, Any]:
     """One harness call on the host, as the sandbox runs it: the scorer's folder and avo's library
-    named by their host paths, the candidate alone in a fresh working directory."""
+    named by their host paths, the candidate alone in a fresh working directory (a directory
+    solution's folder named by ``AVO_SOLUTION_DIR``, made absolute here)."""
     work = Path(__import__("tempfile").mkdtemp(prefix="avo-harness-"))
-    if source is not None:
-        (work / config.solution_file).write_text(source)
+    candidate = Candidate(source) if isinstance(source, str) else source
+    environment = dict(environment or {})
+    if candidate is not None:
+        write_candidate(work, config.layout, candidate)
+        if "AVO_SOLUTION_DIR" in environment:
+            environment["AVO_SOLUTION_DIR"] = str(work / environment["AVO_SOLUTION_DIR"])
+    kwargs = {"source_code": candidate.source, "source_file": config.layout.entry_path} if candidate else {}
     request = {**harness_target(config, str(config.scoring_module.parent), str(REPO)), "method": method,
-               "kwargs": {"source_code": source or "", "source_file": config.solution_file} if source is not None else {},
-               "seed": 11, "nonce": NONCE, "environment": environment or {}}
+               "kwargs": kwargs, "seed": 11, "nonce": NONCE, "environment": environment}
     done = subprocess.run([sys.executable, str(HARNESS_DIR / "call_harness.py")], input=json.dumps(request),
                           capture_output=True, text=True, cwd=work, timeout=120)
     shutil.rmtree(work, ignore_errors=True)
