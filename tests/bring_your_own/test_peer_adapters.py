@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROBLEMS, run_harness
+from byop import PROBLEMS, run_harness
 from orchestrator.config import EvolutionConfig
 from orchestrator.errors import ConfigError
 

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from conftest import committed, events, run_avo
+from byop import committed, events, run_avo
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("sandbox_image")]
 

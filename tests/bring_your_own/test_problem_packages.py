@@ -16,7 +16,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from conftest import PROBLEMS, REPO, committed, copy_problem, events, run_avo
+from byop import PROBLEMS, REPO, committed, copy_problem, events, run_avo
 from orchestrator.config import EvolutionConfig
 from sandbox.problem_image import ProblemImage
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import git
 import pytest
 
-from conftest import committed, events, run_avo
+from byop import committed, events, run_avo
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("sandbox_image")]
 

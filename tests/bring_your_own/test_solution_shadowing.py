@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from conftest import run_harness
+from byop import run_harness
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import RunLog
 from orchestrator.core.solution_layout import SolutionLayout
