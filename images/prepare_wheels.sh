@@ -25,9 +25,11 @@ if [[ "$force" != "--force" && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]];
     exit 0
 fi
 
+# Every manylinux tag a glibc 2.35 system runs (Ubuntu 22.04; Debian bookworm has 2.36):
+# pip does not widen an explicit --platform, and NVIDIA's wheels use tags like 2_27.
+platforms=(--platform manylinux2014_x86_64 --platform any)
+for minor in $(seq 17 35); do platforms+=(--platform "manylinux_2_${minor}_x86_64"); done
 python3 -m pip download --dest "$dest" --only-binary=:all: \
-    --python-version "$py" --implementation cp --abi "cp${py/./}" \
-    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
-    --platform manylinux2014_x86_64 --platform any \
+    --python-version "$py" --implementation cp --abi "cp${py/./}" "${platforms[@]}" \
     -r "$requirements"
 echo "$wanted" > "$stamp"

@@ -1,7 +1,11 @@
 # Sandbox images (owned by the sandbox package). Included by the main Makefile.
 #
 #   make image       offline base (debootstrap) + host-side wheels + avo-sandbox:cpu
-#   make image-gpu   avo-sandbox:gpu on a host with registry access (CUDA base)
+#   make image-gpu   avo-sandbox:gpu: the same offline base + CUDA torch/triton wheels
+#                    (TORCH_VERSION=2.14.1 by default: CUDA 13, driver >= 580; 2.10.0 for
+#                    CUDA 12 drivers). Downloads about 3 GB and builds a 6 GB image: run it
+#                    by hand on GPU hosts, never in CI. GPU_BASE_IMAGE=nvidia/cuda:... builds
+#                    on NVIDIA's image instead (needs a registry; GPU_PYTHON= its python3).
 #
 # `make image` is idempotent and fast once built: the base is skipped when
 # present, wheels when their requirements are unchanged, and the CPU image
@@ -10,7 +14,10 @@
 SANDBOX_BASE_IMAGE ?= avo-base:bookworm
 CPU_IMAGE ?= avo-sandbox:cpu
 GPU_IMAGE ?= avo-sandbox:gpu
-GPU_BASE_IMAGE ?= nvidia/cuda:12.4.1-runtime-ubuntu22.04
+GPU_BASE_IMAGE ?= $(SANDBOX_BASE_IMAGE)
+TORCH_VERSION ?= 2.14.1
+# The base's python3: Debian bookworm's 3.11, Ubuntu 22.04's 3.10 for nvidia/cuda bases.
+GPU_PYTHON ?= $(if $(filter nvidia/cuda:%,$(GPU_BASE_IMAGE)),3.10,3.11)
 CPU_CONTEXT := images/cpu
 GPU_CONTEXT := images/gpu
 CPU_STAMP := $(CPU_CONTEXT)/wheels/.image-built
@@ -30,6 +37,6 @@ image: image-base
 image-base:
 	BASE_IMAGE=$(SANDBOX_BASE_IMAGE) images/base/build_base.sh
 
-image-gpu:
-	PYTHON_VERSION=3.10 images/prepare_wheels.sh $(GPU_CONTEXT)/requirements.txt $(GPU_CONTEXT)/wheels
-	docker build --build-arg BASE_IMAGE=$(GPU_BASE_IMAGE) -t $(GPU_IMAGE) $(GPU_CONTEXT)
+image-gpu: $(if $(filter $(SANDBOX_BASE_IMAGE),$(GPU_BASE_IMAGE)),image-base)
+	TORCH_VERSION=$(TORCH_VERSION) BASE_IMAGE=$(GPU_BASE_IMAGE) GPU_PYTHON=$(GPU_PYTHON) \
+	    IMAGE=$(GPU_IMAGE) $(GPU_CONTEXT)/build.sh

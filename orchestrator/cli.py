@@ -17,6 +17,7 @@ from rich.table import Table
 
 from orchestrator.config import EvolutionConfig, render_default_yaml
 from orchestrator.errors import AvoError, ConfigError
+from sandbox.doctor_check import DoctorCheck
 from sandbox.errors import SandboxError
 
 __all__ = ["main", "build_parser"]
@@ -29,6 +30,8 @@ errors = Console(stderr=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from orchestrator.benchmarking import command_line as benchmarking_command_line
+    from orchestrator import slurm_cli
     from orchestrator.report import command_line as report_command_line
     from sandbox import command_line
 
@@ -45,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", type=Path)
     run.add_argument("--resume", action="store_true", help="continue the workspace's existing lineage")
     run.add_argument("--replay", type=Path, help="drive the agent from a recorded transcript (provider replay)")
+    run.add_argument("--slurm", action="store_true", help="submit the whole run as a Slurm batch job (sandbox.slurm)")
     run.set_defaults(func=_run)
 
     status = commands.add_parser("status", help="best version, budgets used, recent events")
@@ -58,9 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="check Docker, the image, GPUs, the config and the LLM key")
     doctor.add_argument("config", type=Path, nargs="?")
+    doctor.add_argument("--no-llm", action="store_true",
+                        help="skip the LLM key check (CI jobs that only score, like avo eval, need no model)")
     doctor.set_defaults(func=_doctor)
 
     command_line.register(commands, policy_loader=lambda path: EvolutionConfig.from_yaml(path).sandbox)
+    benchmarking_command_line.register(commands)
+    slurm_cli.register(commands)
     report_command_line.register(commands)
     return parser
 
@@ -115,6 +123,10 @@ def _run(args: argparse.Namespace) -> int:
     from orchestrator.run_view import RunView
 
     config = _load(args.config, args.replay)
+    if args.slurm:
+        from orchestrator.slurm_cli import submit_run
+
+        return submit_run(config, args.config, resume=args.resume, replay=args.replay)
     runner = EvolutionRunner(config, resume=args.resume)
     with RunView(config.run_log_path, console):
         results = runner.run()
@@ -153,25 +165,29 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _lineage(args: argparse.Namespace) -> int:
+    from orchestrator.benchmarking.rebench_store import latest_by_version
+    from orchestrator.benchmarking.terminal import lineage_columns
     from orchestrator.persistence.store import open_store
 
     config = _load(args.config)
     lineage = open_store(config).load()
+    rebenched = latest_by_version(config, lineage)  # `avo rebench` results, kept beside the lineage
     table = Table(title=f"{config.project_name}: lineage ({len(lineage.solutions)} versions)")
-    for column in ("version", "aggregate", "improvement"):
+    for column in ("version", "aggregate", "improvement", *(("re-measured", "reproduces") if rebenched else ())):
         table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
     table.add_column("time", no_wrap=True)
     table.add_column("message", no_wrap=True)
     # The message's first line, cut to what the other columns leave of the terminal;
     # `git log` in the lineage folder has the rest.
-    room = max(12, console.width - 62)
+    room = max(12, console.width - 62 - (40 if rebenched else 0))
     previous = None
     for solution in lineage.solutions:
         gain = f"{(solution.aggregate / previous - 1) * 100:+.2f}%" if previous else "-"
         first_line = solution.message.splitlines()[0] if solution.message else ""
-        table.add_row(f"v{solution.version}", f"{solution.aggregate:.6g}", gain,
+        remeasured = lineage_columns(rebenched.get(solution.version)) if rebenched else ()
+        table.add_row(f"v{solution.version}", f"{solution.aggregate:.6g}", gain, *remeasured,
                       solution.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                      first_line if len(first_line) <= room else first_line[:room - 1] + "…")
+                      escape(first_line if len(first_line) <= room else first_line[:room - 1] + "…"))
         previous = solution.aggregate
     console.print(table)
     return 0
@@ -181,34 +197,37 @@ def _doctor(args: argparse.Namespace) -> int:
     from sandbox.doctor import diagnose
     from sandbox.policy import SandboxPolicy
 
-    checks: list[tuple[str, bool, str, str]] = []
+    checks: list[DoctorCheck] = []
     policy = SandboxPolicy()
     if args.config is not None:
         try:
             config = EvolutionConfig.from_yaml(args.config)
         except ConfigError as exc:
-            checks.append(("config", False, str(exc), "fix the key named above"))
+            checks.append(DoctorCheck(name="config", ok=False, detail=str(exc), fix="fix the key named above"))
         else:
             policy = config.sandbox
-            checks.append(("config", True, f"{args.config} is valid", ""))
-            checks.append(_llm_key_check(config))
-    checks.extend((c.name, c.ok, c.detail, c.fix) for c in diagnose(policy))
+            checks.append(DoctorCheck(name="config", ok=True, detail=f"{args.config} is valid"))
+            if not args.no_llm:
+                checks.append(_llm_key_check(config))
+    checks.extend(diagnose(policy))
     table = Table(title="avo doctor")
     for column in ("check", "", "detail", "fix"):
         table.add_column(column)
-    for name, ok, detail, fix in checks:
-        table.add_row(escape(name), "[green]ok[/]" if ok else "[red]FAIL[/]", escape(detail), escape(fix))
+    for check in checks:
+        mark = "[red]FAIL[/]" if not check.ok else "[yellow]warn[/]" if check.warning else "[green]ok[/]"
+        table.add_row(escape(check.name), mark, escape(check.detail), escape(check.fix))
     console.print(table)
-    return 0 if all(ok for _, ok, _, _ in checks) else 1
+    return 0 if all(check.ok for check in checks) else 1
 
 
-def _llm_key_check(config: EvolutionConfig) -> tuple[str, bool, str, str]:
+def _llm_key_check(config: EvolutionConfig) -> DoctorCheck:
     """Whether the model can be reached with a key (the key itself is never printed)."""
     variable = config.llm.key_env_var
     if config.llm.api_key:
-        return ("llm key", True, f"{config.llm.provider}: api_key set in the config", "")
+        return DoctorCheck(name="llm key", ok=True, detail=f"{config.llm.provider}: api_key set in the config")
     if variable is None:
-        return ("llm key", True, f"{config.llm.provider}: no key needed", "")
+        return DoctorCheck(name="llm key", ok=True, detail=f"{config.llm.provider}: no key needed")
     present = bool(os.environ.get(variable))
-    return ("llm key", present, f"{config.llm.provider}: {variable} {'set' if present else 'not set'}",
-            "" if present else f"export {variable}=... or set llm.api_key: ${{{variable}}}")
+    return DoctorCheck(name="llm key", ok=present,
+                       detail=f"{config.llm.provider}: {variable} {'set' if present else 'not set'}",
+                       fix="" if present else f"export {variable}=... or set llm.api_key: ${{{variable}}}")

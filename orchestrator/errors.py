@@ -11,6 +11,8 @@ names the problem and the fix; the CLI prints it as one line, never a traceback.
 - ``LLMError``: the model provider refused the run (bad key, unknown model) after retries.
 - ``BudgetExhausted``: the token or cost budget is spent.
 - ``ReplayExhausted``: a replay transcript has no more turns; the run ends cleanly.
+- ``BenchmarkError``: ``avo eval`` / ``avo rebench`` cannot judge (no such version or file, a baseline
+  that fails correctness).
 """
 
 from __future__ import annotations
@@ -46,3 +48,7 @@ class BudgetExhausted(AvoError, RuntimeError):
 
 class ReplayExhausted(AvoError, RuntimeError):
     """The replay transcript has no more turns."""
+
+
+class BenchmarkError(AvoError, RuntimeError):
+    """A scoring job outside a run cannot reach a verdict; the message names what to pass instead."""

@@ -51,6 +51,31 @@ def describe(event: dict[str, Any]) -> str | None:
         return f"problem image {event.get('image')}: {how}"
     if kind == "run_end":
         return f"run ended: {event.get('reason')}"
+    if str(kind).startswith("slurm_"):
+        return describe_slurm(event)
+    return None
+
+
+def describe_slurm(event: dict[str, Any]) -> str | None:
+    """The slurm backend's events: where the run's allocation stands in the queue."""
+    kind, job = event.get("kind"), f"slurm job {event.get('job_id')}"
+    if kind == "slurm_queue":
+        reason = f" ({event['reason']})" if event.get("reason") else ""
+        return f"{job}: {event.get('state')}{reason}"
+    if kind == "slurm_allocation":
+        return f"{job}: running{' on ' + event['node'] if event.get('node') else ''}"
+    if kind == "slurm_node":
+        return f"{job}: node {event.get('node')}, GPUs {','.join(event.get('gpus') or []) or 'none'}"
+    if kind == "slurm_renewal":
+        return f"{job}: {event.get('time_left_s')} s left, acquiring a new allocation"
+    if kind == "slurm_lost":
+        return f"{job}: ended unexpectedly, acquiring a new allocation"
+    if kind == "slurm_release":
+        return f"{job}: released"
+    if kind == "slurm_sweep":
+        return f"slurm: cancelled orphaned holder jobs {event.get('cancelled')}"
+    if kind == "slurm_error":
+        return f"slurm: {event.get('error')}"
     return None
 
 
@@ -65,6 +90,7 @@ class _State:
         self.llm = "-"
         self.tokens = 0
         self.cost = 0.0
+        self.slurm: str | None = None
         self.recent: list[str] = []
 
     def apply(self, event: dict[str, Any]) -> None:
@@ -81,6 +107,8 @@ class _State:
             self.tokens, self.cost = event.get("tokens", 0), event.get("cost_usd", 0.0)
         elif kind == "run_end":
             self.phase = f"finished: {event.get('reason')}"
+        elif kind in ("slurm_queue", "slurm_allocation", "slurm_node", "slurm_release"):
+            self.slurm = describe_slurm(event)
         line = describe(event)
         if line:
             self.recent = [*self.recent, line][-8:]
@@ -91,6 +119,8 @@ class _State:
         table.add_row("step", f"{self.step or '-'}  ({self.phase})")
         table.add_row("model", self.llm)
         table.add_row("spent", f"{self.tokens} tokens, ${self.cost:.4f}")
+        if self.slurm:
+            table.add_row("slurm", self.slurm)
         return Group(table, Text("\n".join(self.recent), style="dim"))
 
 

@@ -32,6 +32,7 @@ from orchestrator.errors import ScorerError
 from orchestrator.hidden_split import HIDDEN_PREFIX, Split, qualified, split_policy, unqualified
 from orchestrator.scorer_interface import harness_target
 from sandbox import HARNESS_DIR, ExecResult, ReadOnlyMount, Sandbox, SandboxPolicy
+from sandbox.problem_image import ProblemImage
 
 __all__ = ["SandboxEvaluator", "scoring_policy", "unframe"]
 
@@ -78,7 +79,7 @@ def scoring_policy(config: EvolutionConfig) -> SandboxPolicy:
 def _check_readable_by_sandbox(policy: SandboxPolicy, folder: Path, module: Path) -> None:
     """When the host user is root the sandbox runs as an unprivileged uid that can only read
     what is readable by others; say so up front rather than as an import error in a container."""
-    if os.getuid() != 0 or policy.user or policy.backend != "docker":
+    if os.getuid() != 0 or policy.user or policy.backend not in ("docker", "slurm"):
         return
     if not (folder.stat().st_mode & stat.S_IXOTH and module.stat().st_mode & stat.S_IROTH):
         raise ScorerError(f"the sandbox user cannot read the scorer ({module}): make its folder readable, "
@@ -124,11 +125,14 @@ class SandboxEvaluator:
         self._config = config
         self._run_log = run_log
         self._split = split
-        self._policy = split_policy(config, scoring_policy(config), split, SCORER_DIR)
+        policy = scoring_policy(config)
+        if policy.packages or policy.requirements:  # the runner resolved it already; avo eval and rebench have not
+            policy = ProblemImage(policy).resolve(build=False)
+        self._policy = split_policy(config, policy, split, SCORER_DIR)
         self._scratch = (config.workspace_dir / ("scoring" if split == "public" else "scoring-hidden")).resolve()
         self._scratch.mkdir(parents=True, exist_ok=True)
         self._sandbox = Sandbox(self._policy, workspace=self._scratch, run_id=run_id,
-                                purpose="score" if split == "public" else "score-hidden")
+                                purpose="score" if split == "public" else "score-hidden", on_event=run_log.sink)
         self._lock = threading.Lock()
         self._configurations: list[str] | None = None
         self._context: str | None = None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .backends import Backend
 from .errors import (ContainerFault, DockerUnavailable, GpuUnavailable, ImageMissing, PolicyError,
-                     SandboxClosed, SandboxError)
+                     SandboxClosed, SandboxError, SlurmError)
 from .facade import Sandbox, exec_once, gc
 from .policy import GpuSelection, ReadOnlyMount, SandboxPolicy
 from .result import EXIT_OOM, EXIT_TIMEOUT, ExecResult
@@ -41,6 +41,7 @@ __all__ = [
     "SandboxClosed",
     "SandboxError",
     "SandboxPolicy",
+    "SlurmError",
     "exec_once",
     "gc",
 ]

@@ -42,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction,
     run.add_argument("--network", choices=["none", "bridge"], help="network (default none)")
     run.add_argument("--gpus", help="none | all | count=N | device ids like 0 or 0,1 (a bare number names a device)")
     run.add_argument("--image", help="sandbox image (default avo-sandbox:cpu)")
-    run.add_argument("--backend", choices=["docker", "local"], help="local = NO isolation, development only")
+    run.add_argument("--backend", choices=["docker", "local", "slurm"],
+                     help="local = NO isolation, development only; slurm = a job step on a compute node")
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     run.set_defaults(func=_guarded(_exec))
 

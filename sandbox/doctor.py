@@ -5,28 +5,24 @@ Used by ``avo doctor``; never raises for a missing piece (that is what it report
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
 from .backends.docker import GVISOR_FIX, connect, engine_runtimes, image_present
+from .doctor_check import DoctorCheck
 from .errors import ImageMissing, SandboxError
 from .gpu import INSTALL_FIX, MIN_TOOLKIT_VERSION, toolkit_present, toolkit_version
+from .gpu_diagnosis import gpu_checks
 from .policy import SandboxPolicy
 from .problem_image import BUILD_FIX, ProblemImage
 
-
-class DoctorCheck(BaseModel):
-    """One finding: what was checked, whether it is fine, what was seen, how to fix it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
+__all__ = ["DoctorCheck", "diagnose"]
 
 
 def diagnose(policy: SandboxPolicy) -> list[DoctorCheck]:
-    """Daemon, image, GPU runtime, gVisor and toolkit version, for this policy."""
+    """Daemon, image, GPU runtime, gVisor and toolkit version, for this policy; on a GPU host
+    also the driver, the GPUs' compute mode and a GPU seen from inside a sandbox container."""
+    if policy.backend == "slurm":
+        from .backends.slurm.doctor import slurm_checks
+
+        return [DoctorCheck(name=name, ok=ok, detail=detail, fix=fix) for name, ok, detail, fix in slurm_checks(policy)]
     if policy.backend == "local":
         return [DoctorCheck(name="backend", ok=True,
                             detail="local backend: commands run on the host WITHOUT isolation",
@@ -52,6 +48,7 @@ def diagnose(policy: SandboxPolicy) -> list[DoctorCheck]:
                     detail="registered" if "runsc" in runtimes else "not registered (optional, stronger isolation)",
                     fix="" if "runsc" in runtimes else GVISOR_FIX),
         _toolkit_version(policy),
+        *gpu_checks(policy, toolkit_present(runtimes), has_image),
     ]
 
 

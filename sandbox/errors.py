@@ -14,6 +14,8 @@ faults of the infrastructure or of the request itself:
 - ``SandboxClosed``: a call on a sandbox (or pool) after ``close()``.
 - ``ContainerFault``: the engine failed while running a call; carries the container id,
   the command and a tail of stderr.
+- ``SlurmError``: Slurm refused, lost or ended the run's allocation, or a node cannot
+  serve calls (no shared filesystem, no image, no helper); says which and how to fix it.
 """
 
 from __future__ import annotations
@@ -63,3 +65,7 @@ class ContainerFault(SandboxError, RuntimeError):
         self.container_id = container_id
         self.command = command
         self.stderr_tail = stderr_tail
+
+
+class SlurmError(SandboxError, RuntimeError):
+    """The run's Slurm allocation, or the node it landed on, cannot serve calls."""

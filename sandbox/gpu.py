@@ -62,10 +62,16 @@ def toolkit_version() -> tuple[int, int, int] | None:
             out = subprocess.run([tool, flag], capture_output=True, text=True, timeout=10).stdout
         except (OSError, subprocess.SubprocessError):
             continue
-        match = _VERSION.search(out)
-        if match:
-            return (int(match[1]), int(match[2]), int(match[3]))
+        version = parse_toolkit_version(out)
+        if version is not None:
+            return version
     return None
+
+
+def parse_toolkit_version(text: str) -> tuple[int, int, int] | None:
+    """The first ``X.Y.Z`` of ``nvidia-container-cli --version`` or ``nvidia-ctk --version``."""
+    match = _VERSION.search(text)
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
 def require_gpu_host(gpus: GpuSelection, engine_runtimes: Iterable[str]) -> None:

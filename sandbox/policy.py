@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .slurm_policy import SlurmPolicy
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
@@ -107,7 +109,7 @@ class SandboxPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    backend: Literal["docker", "local"] = "docker"
+    backend: Literal["docker", "local", "slurm"] = "docker"
     image: str = "avo-sandbox:cpu"
     runtime: str | None = None  # None = engine default (runc); "nvidia"; "runsc" (gVisor)
     cpus: float = Field(default=2.0, gt=0)
@@ -128,6 +130,7 @@ class SandboxPolicy(BaseModel):
     env_allowlist: list[str] = Field(default_factory=list)
     tenant: str = "default"
     pool_size: int = Field(default=0, ge=0)
+    slurm: SlurmPolicy = Field(default_factory=SlurmPolicy)  # with backend slurm: the allocation
     #: Per-problem packages: installed into an image derived from ``image`` (``problem_image``).
     packages: list[str] = Field(default_factory=list)
     requirements: Path | None = None

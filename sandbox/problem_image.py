@@ -125,6 +125,9 @@ class ProblemImage:
         ``build``; otherwise ImageMissing naming the fix). Without packages, the policy itself."""
         if not self.lines:
             return self.policy
+        if self.policy.backend != "docker":
+            raise PolicyError(f"sandbox.packages and sandbox.requirements need the docker backend (backend is "
+                              f"{self.policy.backend}): build an image with the packages and name it in sandbox.image")
         from .backends.docker import connect, image_fix
         from .backends.docker.images import image_id
 

@@ -57,5 +57,7 @@ docker info --format '{{json .Runtimes}}' | grep -q runsc || { echo "dockerd did
 # machines (a plain `torch` could pull a multi-GB CUDA build); the host needs
 # torch only for the attention scorer's tests and benchmark.
 python3 -m pip install -q -e '.[dev,gpu]'
+scripts/setup-ci-recipes.sh
 scripts/setup-report.sh   # Chromium for the report's browser tests
 make image
+scripts/setup-slurm.sh   # a single-node Slurm cluster (2 fake GPUs) for the slurm backend's tests

@@ -75,7 +75,7 @@ def _default_agent(config: EvolutionConfig, run_id: str,
     from orchestrator.agent.factory import build_agent
     from sandbox import Sandbox
 
-    shell = Sandbox(config.sandbox, workspace=config.work_dir, run_id=run_id, purpose="shell")
+    shell = Sandbox(config.sandbox, workspace=config.work_dir, run_id=run_id, purpose="shell", on_event=run_log.sink)
     try:
         operator, supervisor = build_agent(config, shell, run_log)
     except BaseException:

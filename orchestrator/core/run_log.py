@@ -46,6 +46,10 @@ class RunLog:
             handle.flush()
         return event
 
+    def sink(self, kind: str, data: dict[str, Any]) -> None:
+        """``emit`` in the shape of a sandbox backend's event sink (e.g. Slurm's queue state)."""
+        self.emit(kind, **data)
+
     def events(self, kind: str | None = None) -> Iterator[dict[str, Any]]:
         yield from read_events(self.path, kind)
 

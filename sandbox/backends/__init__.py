@@ -10,18 +10,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..policy import SandboxPolicy
-from .base import Backend
+from .base import Backend, EventSink
 
 
-def open_backend(policy: SandboxPolicy, workspace: Path, labels: dict[str, str]) -> Backend:
-    """The backend ``policy.backend`` names, opened for ``workspace`` with ``labels``."""
+def open_backend(policy: SandboxPolicy, workspace: Path, labels: dict[str, str],
+                 on_event: EventSink | None = None) -> Backend:
+    """The backend ``policy.backend`` names, opened for ``workspace`` with ``labels``;
+    ``on_event`` hears what a backend reports while it works (Slurm's queue state)."""
     if policy.backend == "local":
         from .local import LocalBackend
 
         return LocalBackend(policy, workspace)
+    if policy.backend == "slurm":
+        from .slurm import SlurmBackend
+
+        return SlurmBackend(policy, workspace, labels, on_event)
     from .docker import DockerBackend
 
     return DockerBackend(policy, workspace, labels)
 
 
-__all__ = ["Backend", "open_backend"]
+__all__ = ["Backend", "EventSink", "open_backend"]

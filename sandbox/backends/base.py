@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import shlex
 import socket
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from ..errors import PolicyError
 from ..policy import SandboxPolicy
@@ -19,6 +19,9 @@ from ..result import ExecResult
 
 #: A command: an argv list (run as is) or a shell string (run by /bin/sh -c).
 Command = Sequence[str] | str
+#: Where a backend reports what a user should see while it works (e.g. a run waiting in
+#: Slurm's queue): ``(kind, data)``; the orchestrator writes these to the run log.
+EventSink = Callable[[str, dict[str, Any]], None]
 
 #: The environment every call starts from. Nothing is copied from the host but
 #: the policy's allow-list. Caches point at /tmp, an exec-allowed tmpfs, because

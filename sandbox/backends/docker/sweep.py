@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import docker
 import docker.errors
 
@@ -10,8 +12,10 @@ from .engine import connect, engine_errors
 
 
 def remove_labelled(client: docker.DockerClient | None = None, *, run_id: str | None = None,
-                    tenant: str | None = None, stale_only: bool = False) -> int:
-    """Force-remove avo's containers (all, or one run's or tenant's); returns how many.
+                    tenant: str | None = None, stale_only: bool = False,
+                    labels: Mapping[str, str] | None = None) -> int:
+    """Force-remove avo's containers (all, or one run's or tenant's, or those carrying
+    every one of ``labels``); returns how many.
 
     ``stale_only`` keeps containers whose labelling process may still be alive, so a new
     sandbox sweeping its own run never removes a sibling's in-flight containers.
@@ -20,6 +24,7 @@ def remove_labelled(client: docker.DockerClient | None = None, *, run_id: str | 
     filters = [f"{LABEL_OWNER}=avo"]
     filters += [f"{LABEL_RUN}={run_id}"] if run_id else []
     filters += [f"{LABEL_TENANT}={tenant}"] if tenant else []
+    filters += [f"{name}={value}" for name, value in (labels or {}).items()]
     removed = 0
     with engine_errors():
         for found in client.api.containers(all=True, filters={"label": filters}):

@@ -1,0 +1,151 @@
+"""avo's helper on a compute node: each job step runs it once, for one request.
+
+``python -m sandbox.backends.slurm.node_helper ACTION``, the request (JSON) on stdin
+and the :class:`~.wire.Reply` as the last line of stdout:
+
+- ``call``: run one command through the node backend (the docker backend's own code:
+  same container, same hardening, same output cap, deadline and exit codes), with
+  exactly the GPUs Slurm gave the step;
+- ``plan``: the container options a call would get, without running it (what the
+  tests assert on a machine whose dockerd cannot honour a GPU request);
+- ``probe``: the start-of-run checks (nonce files from the login side, the image);
+- ``sweep``: remove the containers carrying given labels;
+- ``hold --heartbeat F --stale-after S --poll P``: the holder job's body (:mod:`.holder`).
+
+A SIGTERM (``scancel`` of the step, the end of the allocation) unwinds the call, so
+the docker backend removes its container before the helper exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from pydantic import ValidationError
+
+from ...errors import PolicyError, SandboxError, SlurmError
+from ...policy import GpuSelection, SandboxPolicy
+from .step_gpus import step_gpu_ids
+from .wire import LABEL_JOB, CallRequest, ProbeRequest, Reply, SweepRequest
+
+BROKER_MISSING = ("sandbox.slurm.node_backend: broker needs avo's sandbox broker (avo-sandboxd), which "
+                  "this version of avo does not have yet: use node_backend: docker")
+
+
+def node_policy(policy: SandboxPolicy, gpus: list[str]) -> SandboxPolicy:
+    """The call's policy on this node: the node backend, with exactly the step's GPUs."""
+    if policy.slurm.node_backend == "broker":
+        raise SlurmError(BROKER_MISSING)
+    selection = GpuSelection(mode="devices", device_ids=gpus) if gpus else GpuSelection()
+    return policy.model_copy(update={"backend": policy.slurm.node_backend, "gpus": selection})
+
+
+def _node() -> str:
+    return socket.gethostname()
+
+
+def _call_parts(raw: bytes, env: Mapping[str, str]) -> tuple[CallRequest, SandboxPolicy, dict[str, str], list[str],
+                                                              str | None]:
+    request = CallRequest.model_validate_json(raw)
+    gpus, source = step_gpu_ids(env)
+    labels = {**request.labels, LABEL_JOB: env.get("SLURM_JOB_ID", "")}
+    return request, node_policy(request.policy, gpus), labels, gpus, source
+
+
+def serve_call(raw: bytes, env: Mapping[str, str]) -> Reply:
+    from .. import open_backend
+
+    request, policy, labels, gpus, source = _call_parts(raw, env)
+    backend = open_backend(policy, Path(request.workspace), labels)
+    try:
+        result = backend.run(request.script, stdin=base64.b64decode(request.stdin_b64) or None,
+                             timeout_s=request.timeout_s)
+    finally:
+        backend.close()
+    return Reply(node=_node(), gpus=gpus, gpu_source=source, result=result)
+
+
+def serve_plan(raw: bytes, env: Mapping[str, str]) -> Reply:
+    from ..docker.options import container_options
+
+    request, policy, labels, gpus, source = _call_parts(raw, env)
+    options = container_options(policy, Path(request.workspace), labels)
+    host_config = options["host_config"]
+    plan = {"device_requests": host_config.get("DeviceRequests") or [],
+            "environment": {k: v for k, v in options["environment"].items() if k.startswith("NVIDIA_")},
+            "labels": options["labels"], "user": options["user"]}
+    return Reply(node=_node(), gpus=gpus, gpu_source=source, plan=plan)
+
+
+def serve_probe(raw: bytes, env: Mapping[str, str]) -> Reply:
+    from ..docker.engine import connect, image_present
+
+    request = ProbeRequest.model_validate_json(raw)
+    missing = [path for path, nonce in request.nonces.items() if _read(Path(path)) != nonce]
+    gpus, source = step_gpu_ids(env)
+    client = connect()
+    try:
+        present = image_present(client, request.image)
+    finally:
+        client.close()
+    return Reply(node=_node(), gpus=gpus, gpu_source=source, missing=missing, image_present=present,
+                 env_names=sorted(env))
+
+
+def serve_sweep(raw: bytes, env: Mapping[str, str]) -> Reply:
+    from ..docker.sweep import remove_labelled
+
+    request = SweepRequest.model_validate_json(raw)
+    return Reply(node=_node(), removed=remove_labelled(labels=request.labels))
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+HANDLERS: dict[str, Callable[[bytes, Mapping[str, str]], Reply]] = {
+    "call": serve_call, "plan": serve_plan, "probe": serve_probe, "sweep": serve_sweep}
+
+
+def _terminate(signum: int, frame: FrameType | None) -> Any:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="avo-node-helper", description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=[*HANDLERS, "hold"])
+    parser.add_argument("--heartbeat", type=Path)
+    parser.add_argument("--stale-after", type=float, default=30.0)
+    parser.add_argument("--poll", type=float, default=2.0)
+    args = parser.parse_args(argv)
+    if args.action == "hold":
+        from .holder import hold
+
+        print(f"holder on {_node()} ended: {hold(args.heartbeat, args.stale_after, args.poll)}", flush=True)
+        return 0
+    signal.signal(signal.SIGTERM, _terminate)
+    raw = sys.stdin.buffer.read()
+    try:
+        reply = HANDLERS[args.action](raw, os.environ)
+    except SandboxError as exc:
+        reply = Reply(node=_node(), error_type=type(exc).__name__, error=str(exc))
+    except ValidationError as exc:
+        reply = Reply(node=_node(), error_type=PolicyError.__name__, error=f"bad request to the node helper: {exc}")
+    sys.stdout.write(reply.model_dump_json() + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
