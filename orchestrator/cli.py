@@ -1,7 +1,7 @@
 """``avo``: init | run | status | lineage | doctor, the sandbox's sandbox exec | gc | image, and report | export.
 
 Every error a user can cause ends as one red line naming the fix and exit status 2;
-a second Ctrl-C ends with 130. No traceback reaches the terminal for those.
+a second Ctrl-C ends with 130, a second SIGTERM with 143. No traceback reaches the terminal for those.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.config import EvolutionConfig, render_default_yaml
+from orchestrator.core.interruption import RunAborted
 from orchestrator.errors import AvoError, ConfigError
 from sandbox.doctor_check import DoctorCheck
 from sandbox.errors import SandboxError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "report_errors"]
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     from orchestrator import slurm_cli
     from orchestrator.report import command_line as report_command_line
     from sandbox import command_line
+    from sandbox.broker import command_line as broker_command_line
 
     parser = argparse.ArgumentParser(prog="avo", description="Agentic Variation Operators: evolve code with an "
                                      "LLM agent; every command and scoring call runs in a disposable container.")
@@ -67,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_doctor)
 
     command_line.register(commands, policy_loader=lambda path: EvolutionConfig.from_yaml(path).sandbox)
+    broker_command_line.register(commands)
     benchmarking_command_line.register(commands)
     slurm_cli.register(commands)
     report_command_line.register(commands)
@@ -76,8 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.func
+    return report_errors(lambda: handler(args))
+
+
+def report_errors(command: Callable[[], int]) -> int:
+    """Run ``command``; what a user can cause ends as one red line naming the fix (exit 2),
+    an abort as one line saying how to resume (130, or 128 + the signal)."""
     try:
-        return handler(args)
+        return command()
     except (AvoError, SandboxError) as exc:
         first, *rest = str(exc).splitlines() or [type(exc).__name__]
         # soft_wrap: the line stays one line when stderr is not a terminal (rich would wrap it at 80).
@@ -85,9 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rest:
             errors.print("\n".join(rest), style="dim", highlight=False, markup=False)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # a second Ctrl-C or SIGTERM: 128 + the signal, as a shell reports it
         errors.print("avo: aborted; resume with `avo run CONFIG --resume`", style="bold red", highlight=False)
-        return EXIT_INTERRUPTED
+        return 128 + exc.signum if isinstance(exc, RunAborted) else EXIT_INTERRUPTED
 
 
 def _init(args: argparse.Namespace) -> int:

@@ -157,6 +157,11 @@ class EvolutionConfig(_Strict):
     max_wall_time_hours: float = Field(default=168.0, gt=0)
     max_agent_steps_per_variation: int = Field(default=50, ge=1)
     min_improvement: float = Field(default=0.01, ge=0)
+    # A model that gives up must not spin the loop (and the bill): back off between
+    # consecutive steps without a correct candidate, stop after a run of steps without one.
+    max_steps_without_candidate: int | None = Field(default=20, ge=1)
+    failed_step_backoff_s: float = Field(default=1.0, ge=0)
+    failed_step_backoff_max_s: float = Field(default=60.0, ge=0)
     knowledge_base_dir: Path | None = None
     scoring_module: Path
     scoring_class: str = "Scorer"
@@ -376,6 +381,9 @@ max_versions: 100                 # stop after this many committed versions beyo
 max_wall_time_hours: 168.0
 max_agent_steps_per_variation: 50
 min_improvement: 0.01             # a candidate must beat the best by this relative margin
+max_steps_without_candidate: 20   # stop after this many steps in a row without a submitted candidate (null: never)
+failed_step_backoff_s: 1.0        # pause after a step without a correct candidate; doubles while they go on
+failed_step_backoff_max_s: 60.0   # the longest such pause
 git_persist: true                 # false: keep the lineage in lineage.json instead of git
 
 llm:
@@ -398,7 +406,8 @@ supervisor:
   duplicate_window: 5
 
 sandbox:                          # every shell command and scoring call runs here
-  backend: docker                 # docker | local (local = no isolation, development only)
+  backend: docker                 # docker | broker (a multi-tenant host's avo-sandboxd) | local (no isolation, dev only)
+  # broker_socket: /run/avo/sandboxd.sock   # backend: broker only
   image: avo-sandbox:cpu          # build with `make image`
   runtime: null                   # null (runc) | nvidia | runsc (gVisor)
   cpus: 2.0

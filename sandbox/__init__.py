@@ -15,8 +15,8 @@ imports ``docker``, and only when a docker sandbox is opened.
 from pathlib import Path
 
 from .backends import Backend
-from .errors import (ContainerFault, DockerUnavailable, GpuUnavailable, ImageMissing, PolicyError,
-                     SandboxClosed, SandboxError, SlurmError)
+from .errors import (BrokerUnavailable, ContainerFault, DockerUnavailable, GpuUnavailable, ImageMissing,
+                     PolicyError, SandboxClosed, SandboxError, SlurmError)
 from .facade import Sandbox, exec_once, gc
 from .policy import GpuSelection, ReadOnlyMount, SandboxPolicy
 from .result import EXIT_OOM, EXIT_TIMEOUT, ExecResult
@@ -26,6 +26,7 @@ HARNESS_DIR = Path(__file__).parent / "harness"
 
 __all__ = [
     "Backend",
+    "BrokerUnavailable",
     "ContainerFault",
     "DockerUnavailable",
     "EXIT_OOM",

@@ -3,16 +3,21 @@
 ``avo``'s CLI calls :func:`register` with its subparsers; each subcommand sets
 ``func(args) -> int``. A fault prints one line naming its fix (never a
 traceback) and exits 125, the status ``docker run`` uses for its own errors,
-so it cannot be confused with the command's exit code.
+so it cannot be confused with the command's exit code. SIGTERM or Ctrl-C during
+``sandbox exec`` removes the call's container, then exits 128 + the signal.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -42,13 +47,20 @@ def register(subparsers: argparse._SubParsersAction,
     run.add_argument("--network", choices=["none", "bridge"], help="network (default none)")
     run.add_argument("--gpus", help="none | all | count=N | device ids like 0 or 0,1 (a bare number names a device)")
     run.add_argument("--image", help="sandbox image (default avo-sandbox:cpu)")
-    run.add_argument("--backend", choices=["docker", "local", "slurm"],
-                     help="local = NO isolation, development only; slurm = a job step on a compute node")
+    run.add_argument("--backend", choices=["docker", "local", "broker", "slurm"],
+                     help="broker = through the host's avo-sandboxd; slurm = a job step on a compute node; "
+                          "local = NO isolation, development only")
+    run.add_argument("--broker-socket", help="the broker's socket (default /run/avo/sandboxd.sock)")
+    run.add_argument("--no-wait", action="store_true",
+                     help="broker: fail at once instead of waiting for a busy GPU or container slot")
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     run.set_defaults(func=_guarded(_exec))
 
     collect = subparsers.add_parser("gc", help="remove leftover sandbox containers")
     collect.add_argument("--run", help="only this run's containers (default: every avo container)")
+    collect.add_argument("--backend", choices=["docker", "broker"], default="docker",
+                         help="broker: ask the host's avo-sandboxd, which removes your own containers only")
+    collect.add_argument("--broker-socket", help="the broker's socket (default /run/avo/sandboxd.sock)")
     collect.set_defaults(func=_guarded(_gc))
 
     image = subparsers.add_parser("image", help="show or build the sandbox images (with CONFIG: the image "
@@ -78,9 +90,11 @@ def _exec(args: argparse.Namespace) -> int:
         print("avo: sandbox exec needs a command after --", file=sys.stderr)
         return EXIT_SANDBOX_ERROR
     options = {"timeout_s": args.timeout, "memory": args.memory, "network": args.network,
-               "gpus": args.gpus, "image": args.image, "backend": args.backend}
+               "gpus": args.gpus, "image": args.image, "backend": args.backend,
+               "broker_socket": args.broker_socket, "broker_wait": False if args.no_wait else None}
     policy = SandboxPolicy(**{key: value for key, value in options.items() if value is not None})
-    result = exec_once(command, policy, args.workspace, purpose="cli")
+    with _unwind_on_termination():
+        result = exec_once(command, policy, args.workspace, purpose="cli")
     sys.stdout.write(result.stdout)
     sys.stdout.flush()
     sys.stderr.write(result.stderr)
@@ -91,8 +105,33 @@ def _exec(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+@contextmanager
+def _unwind_on_termination() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into ``SystemExit(128 + signal)`` raised in the main thread, so the
+    call's ``finally`` removes its container: Python's default SIGTERM action ends the process on
+    the spot and leaves the container behind. Further signals are ignored during that clean-up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handled = (signal.SIGTERM, signal.SIGINT)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        for each in handled:
+            signal.signal(each, signal.SIG_IGN)
+        print(f"avo: {signal.Signals(signum).name}: removing the sandbox container", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in handled}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _gc(args: argparse.Namespace) -> int:
-    removed = gc(run_id=args.run)
+    options = {"backend": args.backend, "broker_socket": args.broker_socket}
+    removed = gc(run_id=args.run, policy=SandboxPolicy(**{k: v for k, v in options.items() if v is not None}))
     print(f"removed {removed} sandbox container(s)")
     return 0
 

@@ -27,6 +27,8 @@ def diagnose(policy: SandboxPolicy) -> list[DoctorCheck]:
         return [DoctorCheck(name="backend", ok=True,
                             detail="local backend: commands run on the host WITHOUT isolation",
                             fix="set sandbox.backend: docker for isolation")]
+    if policy.backend == "broker":
+        return _broker(policy)
     try:
         client = connect()
         try:
@@ -82,3 +84,39 @@ def _toolkit_version(policy: SandboxPolicy) -> DoctorCheck:
     return DoctorCheck(name="nvidia toolkit version", ok=current,
                        detail=f"{'.'.join(map(str, version))} (container-escape fixes need >= 1.17.8)",
                        fix="" if current else "upgrade nvidia-container-toolkit to >= 1.17.8")
+
+
+def _broker(policy: SandboxPolicy) -> list[DoctorCheck]:
+    """Through the host's broker: reachable, an entry for the caller, the policy's image and
+    runtime and network allowed (the broker alone talks to Docker)."""
+    from .backends.broker import broker_request
+
+    try:
+        status = broker_request(policy.broker_socket, {"kind": "status"})["status"]
+    except SandboxError as exc:
+        return [DoctorCheck(name="sandbox broker", ok=False, detail=str(exc),
+                            fix="ask the host admin to start avo-sandboxd (README, 'Multi-tenant hosts')")]
+    you = status["you"]
+    entry = you["entry"]
+    checks = [DoctorCheck(name="sandbox broker", ok=True, detail=f"{status['broker']} answers at {policy.broker_socket}"),
+              DoctorCheck(name="tenant entry", ok=entry is not None,
+                          detail=f"{you['user']}: {entry or 'no entry in the host policy (denied)'}",
+                          fix="" if entry else "ask the host admin to add you or your group to /etc/avo/sandboxd.yaml")]
+    if entry is None:
+        return checks
+    present = you["images"].get(policy.image)
+    runtime = policy.runtime or "runc"
+    checks += [
+        DoctorCheck(name="image", ok=bool(present),
+                    detail=f"{policy.image}: " + ("allowed and present" if present else
+                                                  "not allowed for you" if present is None else "allowed, missing"),
+                    fix="" if present else f"use one of {', '.join(you['images']) or 'none'}, or ask the host admin"),
+        DoctorCheck(name="runtime", ok=runtime in you["runtimes"], detail=f"{runtime} (allowed: {', '.join(you['runtimes'])})",
+                    fix="" if runtime in you["runtimes"] else "set sandbox.runtime to an allowed one"),
+        DoctorCheck(name="network", ok=policy.network in you["networks"],
+                    detail=f"{policy.network} (allowed: {', '.join(you['networks'])})",
+                    fix="" if policy.network in you["networks"] else "set sandbox.network: none"),
+        DoctorCheck(name="workspace roots", ok=bool(you["roots"]), detail=", ".join(you["roots"]) or "none",
+                    fix="" if you["roots"] else "ask the host admin for workspace_roots"),
+    ]
+    return checks

@@ -6,6 +6,8 @@ faults of the infrastructure or of the request itself:
 
 - ``SandboxError``: root of everything this package raises.
 - ``DockerUnavailable``: no Docker daemon answers; says how to start one.
+- ``BrokerUnavailable``: no sandbox broker answers on its socket, or it went away
+  mid-run (restarted); says what to do.
 - ``ImageMissing``: the policy's image is not present locally; names the make target
   that builds it (images are never pulled implicitly).
 - ``ImageBuildFailed``: a problem's derived image could not be built (pip's error line).
@@ -27,6 +29,10 @@ class SandboxError(Exception):
 
 class DockerUnavailable(SandboxError, ConnectionError):
     """No Docker daemon could be reached."""
+
+
+class BrokerUnavailable(SandboxError, ConnectionError):
+    """The host's sandbox broker (avo-sandboxd) could not be reached, or closed the session."""
 
 
 class ImageMissing(SandboxError, LookupError):

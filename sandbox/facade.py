@@ -39,12 +39,14 @@ class Sandbox:
              timeout_s: float | None = None) -> ExecResult:
         """Run ``command`` (argv list, or shell string for /bin/sh -c) in the workspace.
 
+        ``timeout_s`` can only lower the policy's deadline, never raise it.
         A non-zero exit, a timeout (exit 124) or an OOM kill (exit 137) is a result;
         only infrastructure faults raise (see :mod:`sandbox.errors`).
         """
         if self._backend is None:
             raise SandboxClosed(f"sandbox of run {self.run_id} is closed")
-        return self._backend.run(command, stdin=stdin, timeout_s=timeout_s or self.policy.timeout_s)
+        limit = self.policy.timeout_s
+        return self._backend.run(command, stdin=stdin, timeout_s=min(timeout_s or limit, limit))
 
     def close(self) -> None:
         """Release the backend (and its warm pool); safe to call twice."""
@@ -67,12 +69,17 @@ def exec_once(command: Command, policy: SandboxPolicy, workspace: Path, *, stdin
         return sandbox.exec(command, stdin=stdin)
 
 
-def gc(run_id: str | None = None, tenant: str | None = None) -> int:
+def gc(run_id: str | None = None, tenant: str | None = None, policy: SandboxPolicy | None = None) -> int:
     """Remove avo's leftover containers (all, or one run's or tenant's); returns the count.
 
     Containers of live sandboxes are removed too: this is the explicit clean-up
-    for after a crash, not something to run next to a live run.
+    for after a crash, not something to run next to a live run. Under
+    ``backend: broker`` the broker removes the caller's own containers only.
     """
+    if policy is not None and policy.backend == "broker":
+        from .backends.broker import broker_request
+
+        return int(broker_request(policy.broker_socket, {"kind": "gc", "run_id": run_id})["removed"])
     from .backends.docker import remove_labelled
 
     return remove_labelled(run_id=run_id, tenant=tenant)

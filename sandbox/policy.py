@@ -109,7 +109,7 @@ class SandboxPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    backend: Literal["docker", "local", "slurm"] = "docker"
+    backend: Literal["docker", "local", "broker", "slurm"] = "docker"
     image: str = "avo-sandbox:cpu"
     runtime: str | None = None  # None = engine default (runc); "nvidia"; "runsc" (gVisor)
     cpus: float = Field(default=2.0, gt=0)
@@ -130,6 +130,10 @@ class SandboxPolicy(BaseModel):
     env_allowlist: list[str] = Field(default_factory=list)
     tenant: str = "default"
     pool_size: int = Field(default=0, ge=0)
+    #: ``backend: broker`` only: the socket of the host's avo-sandboxd, and whether a call
+    #: waits for a busy GPU or container slot (False: fail at once, naming the holders).
+    broker_socket: str = "/run/avo/sandboxd.sock"
+    broker_wait: bool = True
     slurm: SlurmPolicy = Field(default_factory=SlurmPolicy)  # with backend slurm: the allocation
     #: Per-problem packages: installed into an image derived from ``image`` (``problem_image``).
     packages: list[str] = Field(default_factory=list)

@@ -61,3 +61,5 @@ scripts/setup-ci-recipes.sh
 scripts/setup-report.sh   # Chromium for the report's browser tests
 make image
 scripts/setup-slurm.sh   # a single-node Slurm cluster (2 fake GPUs) for the slurm backend's tests
+# Multi-tenant hosts: hardened dockerd, tenant users, /opt/avo/venv and the broker avo-sandboxd.
+scripts/setup-broker.sh

@@ -13,13 +13,12 @@ from pathlib import Path
 import docker
 import pytest
 
+from runtimes import IN_CI, RUNTIMES, registered_runtime
+
 # testcontainers' reaper needs a pulled image and the socket: sweep by label instead.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 SANDBOX_IMAGE = "avo-sandbox:cpu"
-IN_CI = os.environ.get("CI", "").lower() == "true"
-#: Container runtimes the security and basic exec tests run under (SECURITY.md item 13).
-RUNTIMES = ["runc", "runsc"]
 
 
 @pytest.fixture(scope="session")
@@ -48,20 +47,8 @@ def sandbox_image(docker_available: docker.DockerClient) -> str:
 
 @pytest.fixture(scope="session", params=RUNTIMES)
 def sandbox_runtime(request: pytest.FixtureRequest, docker_available: docker.DockerClient) -> str | None:
-    """The ``SandboxPolicy.runtime`` under test: None (the engine default, runc) or gVisor.
-
-    runsc skips where dockerd has not registered it, except with CI=true, where
-    scripts/setup.sh registers it and its absence is a failure: the same attacks must
-    fail under both runtimes.
-    """
-    if request.param == "runc":
-        return None
-    if request.param not in docker_available.info().get("Runtimes", {}):
-        message = f"runtime {request.param} is not registered with dockerd (scripts/setup.sh registers it)"
-        if IN_CI:
-            pytest.fail(f"CI=true but {message}")
-        pytest.skip(message)
-    return str(request.param)
+    """The ``SandboxPolicy.runtime`` under test: None (the engine default, runc) or gVisor."""
+    return registered_runtime(str(request.param), docker_available)
 
 
 @pytest.fixture

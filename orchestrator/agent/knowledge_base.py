@@ -2,7 +2,9 @@
 
 Markdown, reStructuredText, plain text and source files are split into chunks at
 headings (or into fixed windows of lines for code and text), each chunk keeping its
-file and line range, and indexed with BM25 (``bm25s``). A hit tells the agent
+file and line range, and indexed with BM25 (``bm25s``). Markdown headings come from a
+CommonMark parser (``markdown-it-py``), so setext headings count and a ``#`` line
+inside a code block does not. A hit tells the agent
 exactly where to ``read_knowledge`` next. PDFs are skipped: no maintained PDF
 library is a dependency.
 """
@@ -14,6 +16,7 @@ import re
 from pathlib import Path
 
 import bm25s
+from markdown_it import MarkdownIt
 from pydantic import BaseModel, ConfigDict
 
 from orchestrator.workspace_paths import read_text
@@ -30,7 +33,7 @@ CODE = {
 SKIPPED_DIRS = {".git", "__pycache__", ".venv", "node_modules", ".ipynb_checkpoints"}
 MAX_FILE_BYTES = 2_000_000
 WINDOW_LINES = 60  # a code/text chunk, and the largest section kept whole
-_MD_HEADING = re.compile(r"^#{1,6}\s+\S")
+_MARKDOWN_PARSER = MarkdownIt("commonmark")
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+])\1{2,}\s*$")
 
 
@@ -142,12 +145,12 @@ def _document_files(root: Path) -> list[Path]:
 
 def chunk_lines(path: str, lines: list[str]) -> list[Chunk]:
     """Sections at headings for Markdown/reST, then windows of at most ``WINDOW_LINES``."""
-    suffix = Path(path).suffix.lower()
-    starts = _section_starts(suffix, lines)
+    titles = dict(_headings(Path(path).suffix.lower(), lines))
+    starts = sorted({0, *titles})
     chunks = []
     for i, start in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else len(lines)
-        title = _section_title(suffix, lines, start) or path
+        title = titles.get(start) or path
         for window_start in range(start, end, WINDOW_LINES):
             window_end = min(window_start + WINDOW_LINES, end)
             text = "\n".join(lines[window_start:window_end]).strip()
@@ -156,18 +159,15 @@ def chunk_lines(path: str, lines: list[str]) -> list[Chunk]:
     return chunks
 
 
-def _section_starts(suffix: str, lines: list[str]) -> list[int]:
-    starts = [0]
-    in_fence = False
-    for n, line in enumerate(lines):
-        if suffix in MARKDOWN:
-            if line.lstrip().startswith(("```", "~~~")):
-                in_fence = not in_fence
-            elif not in_fence and _MD_HEADING.match(line) and n > 0:
-                starts.append(n)
-        elif suffix in RST and n > 0 and _is_rst_heading(lines, n - 1) and n - 1 > 0:
-            starts.append(n - 1)
-    return sorted(set(starts))
+def _headings(suffix: str, lines: list[str]) -> list[tuple[int, str]]:
+    """(0-based line, title) of every heading of a Markdown or reST document."""
+    if suffix in MARKDOWN:
+        tokens = _MARKDOWN_PARSER.parse("\n".join(lines))
+        return [(token.map[0], tokens[i + 1].content.strip())
+                for i, token in enumerate(tokens) if token.type == "heading_open" and token.map]
+    if suffix in RST:
+        return [(n, lines[n].strip()) for n in range(len(lines)) if _is_rst_heading(lines, n)]
+    return []
 
 
 def _is_rst_heading(lines: list[str], n: int) -> bool:
@@ -176,19 +176,6 @@ def _is_rst_heading(lines: list[str], n: int) -> bool:
     return bool(title) and bool(_RST_UNDERLINE.match(underline)) and len(underline.strip()) >= len(title)
 
 
-def _section_title(suffix: str, lines: list[str], start: int) -> str:
-    if start >= len(lines):
-        return ""
-    if suffix in MARKDOWN and _MD_HEADING.match(lines[start]):
-        return lines[start].lstrip("#").strip()
-    if suffix in RST and _is_rst_heading(lines, start):
-        return lines[start].strip()
-    return ""
-
-
 def _first_heading(suffix: str, lines: list[str]) -> str:
-    for n in range(min(len(lines), 200)):
-        title = _section_title(suffix, lines, n)
-        if title:
-            return title
-    return ""
+    headings = _headings(suffix, lines[:200])
+    return headings[0][1] if headings else ""

@@ -5,6 +5,10 @@ text, the tool calls, token usage, cost and latency, whichever provider answers:
 ``openai``, ``anthropic``, ``ollama`` (local), ``ollama_cloud``, ``custom`` (any
 OpenAI-compatible endpoint) or ``replay`` (a YAML transcript, no network).
 
+Every call goes through :meth:`LLMClient.complete`, which asks the client's
+``meter`` (the run's budget, when the runner set one) before the call and charges
+it right after: agent turns and supervisor calls alike are paid as they happen.
+
 ``SdkClient`` holds what the two official SDKs share: the API key (config first,
 then the provider's environment variable), the retry policy, the mapping of SDK
 exceptions to retryable or final errors, and cost accounting.
@@ -27,6 +31,7 @@ from orchestrator.agent.retry_policy import (
     call_with_retries,
     retry_after_seconds,
 )
+from orchestrator.core.interfaces import UsageMeter
 from orchestrator.errors import LLMError
 
 RetryHook = Callable[[int, float, str], None]
@@ -37,6 +42,8 @@ class LLMClient(ABC):
 
     provider: str
     model: str
+    #: The run's budget; None (a client used on its own) charges nothing.
+    meter: UsageMeter | None = None
 
     @property
     def is_replay(self) -> bool:
@@ -51,11 +58,23 @@ class LLMClient(ABC):
     def check(self) -> None:
         """Raise :class:`LLMError` now if the client cannot work (no key, no transcript)."""
 
-    @abstractmethod
     def complete(
         self, messages: list[Message], tools: list[ToolSpec] | None = None, *, max_tokens: int | None = None
     ) -> LLMResponse:
-        """One assistant turn. Raises ``LLMError`` when retries cannot help."""
+        """One assistant turn, checked against and charged to the meter. Raises ``LLMError`` when
+        retries cannot help, ``BudgetExhausted`` when the meter allows no call."""
+        if self.meter is not None:
+            self.meter.check()
+        response = self._complete(messages, tools, max_tokens=max_tokens)
+        if self.meter is not None:
+            self.meter.charge(response.usage.total_tokens, response.cost_usd)
+        return response
+
+    @abstractmethod
+    def _complete(
+        self, messages: list[Message], tools: list[ToolSpec] | None, *, max_tokens: int | None
+    ) -> LLMResponse:
+        """One assistant turn from the provider."""
 
 
 class SdkClient(LLMClient):
@@ -102,8 +121,8 @@ class SdkClient(LLMClient):
         if self.provider == "custom" and not self.base_url:
             raise LLMError("provider 'custom' needs llm.base_url (an OpenAI-compatible endpoint, e.g. http://host:8000/v1)")
 
-    def complete(
-        self, messages: list[Message], tools: list[ToolSpec] | None = None, *, max_tokens: int | None = None
+    def _complete(
+        self, messages: list[Message], tools: list[ToolSpec] | None, *, max_tokens: int | None
     ) -> LLMResponse:
         self.check()
         if self._sdk is None:

@@ -3,14 +3,39 @@
 The agent loop, the supervisor and the replay transcripts speak only these types;
 each provider module translates them to and from its own wire format, so swapping
 a provider never touches the loop.
+
+Text is kept encodable as UTF-8: a model may send a lone surrogate (``"\\ud800"``
+is valid JSON), and a file name the sandboxed shell made from undecodable bytes
+comes back from ``os.walk`` with one; sent back to the provider, or written to the
+run log, either would end the step. Such code points become U+FFFD on the way in.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings (nested in lists and dicts too) replaced."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [encodable(item) for item in value]
+    if isinstance(value, dict):
+        return {encodable(key): encodable(item) for key, item in value.items()}
+    return value
+
+
+def _encodable_fields(*names: str) -> Any:
+    """A validator making the named fields :func:`encodable`."""
+    return field_validator(*names)(classmethod(lambda cls, value: encodable(value)))
 
 
 class ToolSpec(BaseModel):
@@ -36,6 +61,8 @@ class ToolCall(BaseModel):
     id: str
     name: str
     arguments: dict[str, Any] | str = Field(default_factory=dict)
+
+    _encodable = _encodable_fields("id", "name", "arguments")
 
     @classmethod
     def from_json_text(cls, id: str, name: str, text: str | None) -> "ToolCall":
@@ -77,6 +104,8 @@ class Message(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str | None = None
     is_error: bool = False
+
+    _encodable = _encodable_fields("content")
 
     @classmethod
     def system(cls, text: str) -> "Message":
@@ -120,6 +149,8 @@ class LLMResponse(BaseModel):
     priced: bool = False
     latency_s: float = 0.0
     stop_reason: str = ""
+
+    _encodable = _encodable_fields("text")
 
     def as_message(self) -> Message:
         """The assistant message to append to the conversation."""

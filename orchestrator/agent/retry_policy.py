@@ -5,6 +5,15 @@ policy: rate limits, 5xx, timeouts and dropped connections are retried with
 exponential backoff, or after exactly the delay the server asked for in
 ``Retry-After`` (seconds or an HTTP date) / ``retry-after-ms``. Anything else is
 final and surfaces as :class:`LLMError` with a message naming the fix.
+
+Why tenacity rather than the SDKs' own retries (which also read ``Retry-After``):
+- one policy for every provider: both SDKs cap their backoff at 8 s and ignore a
+  ``Retry-After`` above 120 s (falling back to that 8 s backoff, so a rate-limited
+  week-long run would hammer the provider), while here the server's delay is honoured
+  up to ``retry_after_cap_s`` and the backoff to ``backoff_max_s``;
+- every retry is reported to the run log (``llm_retry``: attempt, delay, reason),
+  which the SDKs offer no hook for;
+- ``llm.max_retries`` means the same for every provider, and tests pass a sleep.
 """
 
 from __future__ import annotations

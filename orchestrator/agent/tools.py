@@ -37,6 +37,10 @@ from sandbox.result import ExecResult
 #: Faults no tool call can repair: they end the step (and the runner decides about the run).
 FATAL = (ScorerError, LLMError, BudgetExhausted, DockerUnavailable, ImageMissing, GpuUnavailable, SandboxClosed)
 LIST_LIMIT = 400
+ERROR_LIMIT = 2_000
+#: ``run_shell``'s timeout may only lower the sandbox policy's deadline (SECURITY.md, item 15).
+TIMEOUT_DESCRIPTION = ("seconds before the command is killed; it can only lower {limit} limit "
+                       "(sandbox.timeout_s): a larger value is clamped to that limit")
 SKIPPED_DIRS = {".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".venv", "node_modules"}
 
 
@@ -87,7 +91,7 @@ class RunShell(ToolArgs):
     workspace mounted as the current directory. Use it to compile, test, profile."""
 
     command: str
-    timeout_s: float | None = Field(default=None, gt=0, le=3600, description="seconds before the command is killed")
+    timeout_s: float | None = Field(default=None, gt=0, description=TIMEOUT_DESCRIPTION.format(limit="the sandbox's"))
 
 
 class Evaluate(ToolArgs):
@@ -166,8 +170,13 @@ class ToolFailure(Exception):
     """A tool call the model can correct; its message becomes the error result."""
 
 
-def tool_specs() -> list[ToolSpec]:
-    return [ToolSpec(name=name, description=_describe(model), parameters=_schema(model)) for name, model in TOOLS.items()]
+def tool_specs(shell_timeout_s: float | None = None) -> list[ToolSpec]:
+    """The tools as the model sees them; with the sandbox's deadline, ``run_shell`` names it."""
+    specs = [ToolSpec(name=name, description=_describe(model), parameters=_schema(model)) for name, model in TOOLS.items()]
+    if shell_timeout_s is not None:
+        timeout = next(s for s in specs if s.name == "run_shell").parameters["properties"]["timeout_s"]
+        timeout["description"] = TIMEOUT_DESCRIPTION.format(limit=f"the sandbox's {shell_timeout_s:g} s")
+    return specs
 
 
 def _describe(model: type[ToolArgs]) -> str:
@@ -198,6 +207,7 @@ class Toolbox:
         knowledge: KnowledgeBase | None = None,
         output_limit: int = 12_000,
         layout: SolutionLayout | None = None,
+        shell_timeout_s: float | None = None,
     ) -> None:
         self.work_dir = Path(work_dir)
         self.solution_file = solution_file
@@ -207,12 +217,13 @@ class Toolbox:
         self.lineage = lineage
         self.knowledge = knowledge or KnowledgeBase.empty()
         self.output_limit = output_limit
+        self.shell_timeout_s = shell_timeout_s
         self._handlers: dict[str, Callable[[Any], ToolOutcome | str]] = {
             name: getattr(self, f"_{name}") for name in TOOLS
         }
 
     def specs(self) -> list[ToolSpec]:
-        return tool_specs()
+        return tool_specs(self.shell_timeout_s)
 
     def dispatch(self, call: ToolCall) -> ToolOutcome:
         """Validate and run one call; every mistake becomes an error result."""
@@ -308,7 +319,11 @@ class Toolbox:
     # --- sandboxed tools ---
 
     def _run_shell(self, args: RunShell) -> ToolOutcome:
-        result = self.shell.exec(args.command, timeout_s=args.timeout_s)
+        timeout, limit = args.timeout_s, self.shell_timeout_s
+        clamped = timeout is not None and limit is not None and timeout > limit
+        if clamped:
+            timeout = limit
+        result = self.shell.exec(args.command, timeout_s=timeout)
         status = f"exit code {result.exit_code}"
         if result.timed_out:
             status += " (timed out: the sandbox killed the command)"
@@ -316,6 +331,9 @@ class Toolbox:
             status += " (killed: out of memory)"
         half = self.output_limit // 2
         parts = [f"{status}; {result.duration_s:.2f}s"]
+        if clamped:
+            parts.append(f"note: timeout_s={args.timeout_s:g} is above the sandbox's limit (sandbox.timeout_s); "
+                         f"the command ran with {limit:g} s")
         for name, text, cut in (("stdout", result.stdout, result.stdout_truncated), ("stderr", result.stderr, result.stderr_truncated)):
             if text:
                 note = " (cut by the sandbox's output limit)" if cut else ""
@@ -425,4 +443,5 @@ def _occurrence_lines(text: str, search: str) -> list[int]:
 
 
 def _error(message: str) -> ToolOutcome:
-    return ToolOutcome(content=f"error: {message}", is_error=True)
+    """An error result, kept short: a message may quote what the model sent (a 100 kB path)."""
+    return ToolOutcome(content=f"error: {truncate_middle(message, ERROR_LIMIT)}", is_error=True)

@@ -46,6 +46,7 @@ class AgentVariationOperator:
         project: str = "avo-evolution",
         tool_output_chars: int = 12_000,
         max_idle_turns: int = 2,
+        shell_timeout_s: float | None = None,
     ) -> None:
         self.client = client
         self.shell = shell
@@ -56,7 +57,8 @@ class AgentVariationOperator:
         self.project = project
         self.tool_output_chars = tool_output_chars
         self.max_idle_turns = max_idle_turns
-        schema_tokens = estimate_tokens([Message.user(s.model_dump_json()) for s in tool_specs()])
+        self.shell_timeout_s = shell_timeout_s
+        schema_tokens = estimate_tokens([Message.user(s.model_dump_json()) for s in tool_specs(shell_timeout_s)])
         self.context = ContextBudget(context_window_tokens - (max_tokens or 0) - schema_tokens)
 
     def vary(self, context: VariationContext) -> VariationResult:
@@ -83,6 +85,7 @@ class _Step:
             lineage=context.lineage,
             knowledge=operator.knowledge,
             output_limit=operator.tool_output_chars,
+            shell_timeout_s=operator.shell_timeout_s,
         )
         self.tokens = 0
         self.cost = 0.0

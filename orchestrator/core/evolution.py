@@ -8,30 +8,35 @@ Crash safety: each version is persisted atomically before anything else
 changes, the lineage is rebuilt from storage on resume, budgets and step numbers
 are read back from the append-only run log, and the work tree's solution file is
 put back to the best version whenever a step does not commit.
+
+Spending: every model call is charged to the budget as it returns (a
+:class:`~orchestrator.core.budget.BudgetMeter` the agent's client reports to), and the
+supervisor's calls are checked against it like the agent's. A model that gives up is
+braked by :class:`~orchestrator.core.stall.StallWatch`. SIGINT and SIGTERM stop the run
+after the step, or abort it on a second signal (:mod:`orchestrator.core.interruption`);
+the run's containers are removed either way.
 """
 
 from __future__ import annotations
 
-import signal
-import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel
 
 from orchestrator.config import EvolutionConfig
-from orchestrator.core.budget import Budget, BudgetUsage
-from orchestrator.core.interfaces import (Evaluator, NoSupervisor, StepOutcome, Supervisor, VariationContext,
-                                          VariationOperator, VariationResult)
+from orchestrator.core.budget import Budget, BudgetMeter, BudgetUsage
+from orchestrator.core.interfaces import (Evaluator, NoSupervisor, StepOutcome, Supervisor, UsageMeter,
+                                          VariationContext, VariationOperator, VariationResult)
+from orchestrator.core.interruption import Interruption, RunAborted
 from orchestrator.core.population import Population, Verdict
 from orchestrator.core.run_log import RunLog, read_events
 from orchestrator.core.scoring import Score
 from orchestrator.core.solution_layout import Candidate, read_candidate, write_candidate
+from orchestrator.core.stall import StallWatch
 from orchestrator.core.types import Attempt, Lineage
 from orchestrator.errors import (BudgetExhausted, ConfigError, LineageError, ReplayExhausted,
                                  WorkspaceEscape)
@@ -69,15 +74,15 @@ def _default_evaluator(config: EvolutionConfig, run_id: str, run_log: RunLog, sp
     return SandboxEvaluator(config, run_id, run_log, split="hidden" if split == "hidden" else "public")
 
 
-def _default_agent(config: EvolutionConfig, run_id: str,
-                   run_log: RunLog) -> tuple[VariationOperator, Supervisor, Callable[[], None]]:
+def _default_agent(config: EvolutionConfig, run_id: str, run_log: RunLog,
+                   meter: UsageMeter) -> tuple[VariationOperator, Supervisor, Callable[[], None]]:
     """The LLM agent with its shell sandbox on the work tree; returns a closer for the sandbox."""
     from orchestrator.agent.factory import build_agent
     from sandbox import Sandbox
 
     shell = Sandbox(config.sandbox, workspace=config.work_dir, run_id=run_id, purpose="shell", on_event=run_log.sink)
     try:
-        operator, supervisor = build_agent(config, shell, run_log)
+        operator, supervisor = build_agent(config, shell, run_log, meter)
     except BaseException:
         shell.close()
         raise
@@ -119,6 +124,9 @@ class EvolutionRunner:
         self._closers: list[Callable[[], None]] = []
         self._population: Population | None = None
         self._budget: Budget | None = None
+        self._meter: BudgetMeter | None = None
+        self._stall = StallWatch(max_without_candidate=config.max_steps_without_candidate,
+                                 backoff_s=config.failed_step_backoff_s, backoff_max_s=config.failed_step_backoff_max_s)
         self._step = 0
         self._steps_run = 0
         self._failures = 0
@@ -126,9 +134,7 @@ class EvolutionRunner:
         self._tokens_at_commit = 0
         self._cost_at_commit = 0.0
         self.stop_reason = "not started"
-        self._stop_requested = False
-        self._critical = False
-        self._abort_pending = False
+        self._interruption = Interruption()
 
     # -- public -----------------------------------------------------------------------------
 
@@ -149,6 +155,7 @@ class EvolutionRunner:
         prior = list(read_events(self.config.run_log_path)) if resuming else []
         self._budget = Budget(self.config.budget, self.config.max_wall_time_hours,
                               spent=BudgetUsage.from_events(prior))
+        self._meter = BudgetMeter(self._budget, self.run_log)
         self._step = max((e.get("step", 0) for e in prior if e.get("kind") == "variation_start"), default=0)
         sandbox = self.config.sandbox
         self.run_log.emit("run_start", project=self.config.project_name, resume=resuming,
@@ -156,25 +163,29 @@ class EvolutionRunner:
                           config_digest=self.config.digest(), backend=sandbox.backend, image=sandbox.image,
                           runtime=sandbox.runtime, gpus=sandbox.gpus.model_dump(), llm=_llm_label(self.config),
                           min_improvement=self.config.min_improvement)
-        try:
-            with self._interrupt_handling():
+        with self._interruption.handling():
+            try:
                 self._open_components()
                 self._population = self._open_population(resuming, prior)
-                if not resuming:
+                if resuming:
+                    self._restore_step_state(prior)
+                else:
                     self._commit_seed()
                 self._population.restore(self.config.work_dir, self.config.layout)
                 self.stop_reason = self._loop()
                 self._population.restore(self.config.work_dir, self.config.layout)
-        except KeyboardInterrupt:
-            self.stop_reason = "aborted (second Ctrl-C)"
-            raise
-        except BaseException as exc:
-            self.stop_reason = f"error: {type(exc).__name__}: {exc}"
-            raise
-        finally:
-            self._close()
-            lineage = self._population.lineage if self._population else Lineage()
-            self.run_log.emit("run_end", reason=self.stop_reason, **self._results(lineage).model_dump(exclude={"stop_reason"}))
+            except KeyboardInterrupt as exc:
+                self.stop_reason = f"aborted ({exc if isinstance(exc, RunAborted) else 'KeyboardInterrupt'})"
+                raise
+            except BaseException as exc:
+                self.stop_reason = f"error: {type(exc).__name__}: {exc}"
+                raise
+            finally:
+                with self._interruption.closing():  # a further signal must not leave containers behind
+                    self._close()
+                    lineage = self._population.lineage if self._population else Lineage()
+                    self.run_log.emit("run_end", reason=self.stop_reason,
+                                      **self._results(lineage).model_dump(exclude={"stop_reason"}))
         return self.get_results()
 
     def get_results(self) -> RunResults:
@@ -194,9 +205,9 @@ class EvolutionRunner:
             elapsed_s=round(usage.elapsed_s, 3), stop_reason=self.stop_reason,
         )
 
-    def request_stop(self) -> None:
-        """Stop cleanly after the current step (what the first Ctrl-C does)."""
-        self._stop_requested = True
+    def request_stop(self, by: str = "Ctrl-C") -> None:
+        """Stop cleanly after the current step (what the first Ctrl-C or SIGTERM does)."""
+        self._interruption.request_stop(by)
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -209,7 +220,8 @@ class EvolutionRunner:
             self._hidden_evaluator = _default_evaluator(self.config, self.run_id, self.run_log, split="hidden")
             self._closers.append(self._hidden_evaluator.close)
         if self._operator is None:
-            operator, supervisor, close_shell = _default_agent(self.config, self.run_id, self.run_log)
+            assert self._meter is not None
+            operator, supervisor, close_shell = _default_agent(self.config, self.run_id, self.run_log, self._meter)
             self._closers.append(close_shell)
             self._operator = operator
             self._supervisor = self._supervisor or supervisor
@@ -257,6 +269,12 @@ class EvolutionRunner:
         self._tokens_at_commit, self._cost_at_commit = self._budget.usage.tokens, self._budget.usage.cost_usd
         return population
 
+    def _restore_step_state(self, prior: list[dict[str, Any]]) -> None:
+        """What the supervisor and the stall brakes knew when the last run ended, from its log."""
+        assert self._supervisor is not None
+        self._supervisor.restore(prior)
+        self._stall.restore(prior)
+
     def _commit_seed(self) -> None:
         assert self._evaluator is not None and self._population is not None
         try:
@@ -284,6 +302,8 @@ class EvolutionRunner:
 
     def _loop(self) -> str:
         while (reason := self._should_stop()) is None:
+            if self._back_off() and (reason := self._should_stop()) is not None:
+                break
             self._step += 1
             self._steps_run += 1
             try:
@@ -294,17 +314,27 @@ class EvolutionRunner:
                 return f"budget spent: {exc}"
         return reason
 
+    def _back_off(self) -> bool:
+        """Pause after a step without a correct candidate (cut short by a stop); True if it paused."""
+        delay = self._stall.delay_s()
+        if not delay:
+            return False
+        self.run_log.emit("backoff", step=self._step, delay_s=round(delay, 3), failed_steps=self._stall.failed)
+        self._interruption.pause(delay)
+        return True
+
     def _should_stop(self) -> str | None:
         assert self._population is not None and self._budget is not None
-        if self._stop_requested:
-            return "interrupted (Ctrl-C)"
+        if self._interruption.stop_requested:
+            return f"interrupted ({self._interruption.requested_by})"
         best = self._population.best
         if best is not None and best.version >= self.config.max_versions:
             return f"max_versions reached (v{best.version})"
-        return self._budget.exhausted()
+        return self._budget.exhausted() or self._stall.stalled()
 
     def _variation_step(self, step: int) -> None:
-        assert self._population and self._budget and self._operator and self._supervisor and self._evaluator
+        assert self._population and self._budget and self._meter and self._operator and self._supervisor
+        assert self._evaluator is not None
         best = self._population.best
         directive = self._supervisor.current_directive()
         self.run_log.emit("variation_start", step=step, best_version=best.version if best else None,
@@ -315,15 +345,18 @@ class EvolutionRunner:
             evaluator=self._evaluator,
             run_log=self.run_log, tokens_left=self._budget.tokens_left, cost_left_usd=self._budget.cost_left_usd,
         )
+        before = self._budget.usage
         result = self._operator.vary(context)
-        self._charge(result.tokens_used, result.cost_usd)
+        self._meter.settle(result.tokens_used, result.cost_usd, since=before)
         self.run_log.emit("variation_end", step=step, submitted=result.submitted, tokens=result.tokens_used,
                           cost_usd=result.cost_usd, model_turns=result.model_turns, tool_calls=result.tool_calls,
                           rationale=result.rationale[:1000], failure_reason=result.failure_reason[:1000])
         outcome = self._judge(step, result)
+        self._stall.record(outcome, submitted=result.submitted)
+        before = self._budget.usage
         redirect = self._supervisor.after_step(outcome, self._population.lineage.public_view())
         if redirect is not None:  # the supervisor logs its own intervention, with its model's label
-            self._charge(redirect.tokens_used, redirect.cost_usd)
+            self._meter.settle(redirect.tokens_used, redirect.cost_usd, since=before)
 
     def _judge(self, step: int, result: VariationResult) -> StepOutcome:
         """Re-score the submitted candidate in a fresh container; commit it or restore the best."""
@@ -364,7 +397,7 @@ class EvolutionRunner:
         solution = self._population.next_solution(
             candidate, score, verdict, message=message, tokens_used=usage.tokens - self._tokens_at_commit,
             cost_usd=round(usage.cost_usd - self._cost_at_commit, 6), hidden=hidden)
-        with self._uninterruptible():
+        with self._interruption.critical():
             stored = self.store.append(solution)
             self._population.admit(stored)
         self._tokens_at_commit, self._cost_at_commit = usage.tokens, usage.cost_usd
@@ -372,8 +405,8 @@ class EvolutionRunner:
         write_candidate(self.config.work_dir, self.config.layout, candidate)
         self.run_log.emit("commit", step=step, version=stored.version, parent=stored.parent,
                           aggregate=stored.aggregate, values=score.values, commit=stored.commit,
-                          reason=verdict.reason, message=message[:1000], **self._claim(claimed),
-                          **({"hidden_values": stored.hidden_values} if stored.hidden_values else {}))
+                          reason=verdict.reason, message=message[:1000], source_hash=candidate.digest,
+                          **self._claim(claimed), **({"hidden_values": stored.hidden_values} if stored.hidden_values else {}))
         return stored.version
 
     def _reject(self, step: int, reason: str, result: VariationResult, candidate: Candidate | None = None,
@@ -389,8 +422,8 @@ class EvolutionRunner:
         self._failures += 1
         self.run_log.emit("rejection", step=step, reason=reason, aggregate=aggregate, source_hash=digest,
                           values=rescore.values if rescore else None,
-                          passes=rescore.passes_correctness if rescore else None, **self._claim(result.claimed_score),
-                          **({"hidden_detail": hidden_detail} if hidden_detail else {}))
+                          passes=rescore.passes_correctness if rescore else None, rationale=result.rationale[:300],
+                          **self._claim(result.claimed_score), **({"hidden_detail": hidden_detail} if hidden_detail else {}))
         return StepOutcome(step=step, committed=False, reason=reason, aggregate=aggregate,
                            source_hash=digest, rationale=result.rationale)
 
@@ -402,48 +435,7 @@ class EvolutionRunner:
         return {"claimed_aggregate": claimed.aggregate(self._population.configurations),
                 "claimed_passes": claimed.passes_correctness}
 
-    def _charge(self, tokens: int, cost_usd: float) -> None:
-        assert self._budget is not None
-        self._budget.charge(tokens, cost_usd)
-        usage = self._budget.usage
-        self.run_log.emit("budget", tokens=usage.tokens, cost_usd=round(usage.cost_usd, 6),
-                          elapsed_s=round(usage.elapsed_s, 3), tokens_left=self._budget.tokens_left,
-                          cost_left_usd=self._budget.cost_left_usd)
-
-    # -- interruption and clean-up ------------------------------------------------------------
-
-    @contextmanager
-    def _interrupt_handling(self) -> Iterator[None]:
-        """First SIGINT: stop after the current step. Second: abort (KeyboardInterrupt),
-        deferred while a version is being persisted."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def on_sigint(signum: int, frame: Any) -> None:
-            if not self._stop_requested:
-                self._stop_requested = True
-                print("avo: stopping after the current step (Ctrl-C again to abort)", file=sys.stderr)
-            elif self._critical:
-                self._abort_pending = True
-            else:
-                raise KeyboardInterrupt
-
-        previous = signal.signal(signal.SIGINT, on_sigint)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-    @contextmanager
-    def _uninterruptible(self) -> Iterator[None]:
-        self._critical = True
-        try:
-            yield
-        finally:
-            self._critical = False
-        if self._abort_pending:
-            raise KeyboardInterrupt
+    # -- clean-up ------------------------------------------------------------------------------
 
     def _close(self) -> None:
         while self._closers:

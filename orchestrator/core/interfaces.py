@@ -8,9 +8,9 @@ double is a plain class.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -101,6 +101,25 @@ class StepOutcome(BaseModel):
     source_hash: str | None = None
     rationale: str = ""
 
+    @property
+    def produced_correct_candidate(self) -> bool:
+        """Whether the step brought a correct candidate (committed or not): a failed step otherwise."""
+        return self.committed or self.aggregate > 0
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> "StepOutcome | None":
+        """The outcome a run log's ``commit`` (of a step, not the seed) or ``rejection`` event records."""
+        kind, step = event.get("kind"), event.get("step", 0)
+        if kind == "commit" and step > 0:
+            return cls(step=step, committed=True, reason=str(event.get("reason", "")),
+                       aggregate=event.get("aggregate", 0.0), source_hash=event.get("source_hash"),
+                       rationale=str(event.get("message", "")))
+        if kind == "rejection":
+            return cls(step=step, committed=False, reason=str(event.get("reason", "")),
+                       aggregate=event.get("aggregate", 0.0), source_hash=event.get("source_hash"),
+                       rationale=str(event.get("rationale", "")))
+        return None
+
 
 class Directive(BaseModel):
     """A supervisor's redirect, injected into the next steps' prompts."""
@@ -119,11 +138,28 @@ class Supervisor(Protocol):
 
     An implementation logs its own ``supervisor`` event (it alone knows which model
     wrote the directive); the runner only charges the directive's tokens and cost.
+    On resume the runner hands it the run log's earlier events, from which it rebuilds
+    its state (directive, counters) without calling any model.
     """
 
     def after_step(self, outcome: StepOutcome, lineage: Lineage) -> Directive | None: ...
 
     def current_directive(self) -> str | None: ...
+
+    def restore(self, events: Iterable[dict[str, Any]]) -> None: ...
+
+
+@runtime_checkable
+class UsageMeter(Protocol):
+    """Where a model client reports each call as it happens: the run's budget.
+
+    ``check`` is called before a call and raises ``BudgetExhausted`` when none may be
+    made; ``charge`` right after it returns, so an aborted step is still paid for.
+    """
+
+    def check(self) -> None: ...
+
+    def charge(self, tokens: int, cost_usd: float) -> None: ...
 
 
 class NoSupervisor:
@@ -133,4 +169,7 @@ class NoSupervisor:
         return None
 
     def current_directive(self) -> str | None:
+        return None
+
+    def restore(self, events: Iterable[dict[str, Any]]) -> None:
         return None

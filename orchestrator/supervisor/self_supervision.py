@@ -10,12 +10,16 @@ Three signals, each counted since the last directive:
 On any of them the model is asked, without tools, for a short directive that names
 the directions already tried and fresh ones; it is injected into the next steps'
 first message until the next directive replaces it, and recorded in the run log.
+The directive and the counters are rebuilt from the run log on resume
+(:meth:`SelfSupervisor.restore`), so a restarted run neither forgets its redirect
+nor starts counting failures from zero.
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 from orchestrator.agent.lineage_summary import attempts_table, first_line, trajectory, versions_table
@@ -57,6 +61,16 @@ class SelfSupervisor:
     def current_directive(self) -> str | None:
         return self._directive
 
+    def restore(self, events: Iterable[dict[str, Any]]) -> None:
+        """Replay a run log's step outcomes and directives, calling no model."""
+        for event in events:
+            if event.get("kind") == "supervisor" and event.get("text"):
+                self._directive = str(event["text"])
+                self._reset()
+            elif (outcome := StepOutcome.from_event(event)) is not None:
+                self._history.append(outcome)
+                self._observe(outcome)
+
     def after_step(self, outcome: StepOutcome, lineage: Lineage) -> Directive | None:
         self._history.append(outcome)
         trigger = self._observe(outcome)
@@ -79,8 +93,7 @@ class SelfSupervisor:
 
     def _observe(self, outcome: StepOutcome) -> str | None:
         """Update the counters with one step; the name of the signal that fired, if any."""
-        produced = outcome.committed or outcome.aggregate > 0
-        self._failures = 0 if produced else self._failures + 1
+        self._failures = 0 if outcome.produced_correct_candidate else self._failures + 1
         self._since_commit = 0 if outcome.committed else self._since_commit + 1
         duplicate = outcome.source_hash is not None and outcome.source_hash in self._recent_hashes
         if outcome.source_hash is not None:

@@ -21,6 +21,10 @@ def open_backend(policy: SandboxPolicy, workspace: Path, labels: dict[str, str],
         from .local import LocalBackend
 
         return LocalBackend(policy, workspace)
+    if policy.backend == "broker":
+        from .broker import BrokerBackend
+
+        return BrokerBackend(policy, workspace, labels)
     if policy.backend == "slurm":
         from .slurm import SlurmBackend
 

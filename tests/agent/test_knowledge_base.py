@@ -54,6 +54,25 @@ def test_markdown_sections_with_line_ranges() -> None:
     ]
 
 
+SETEXT = """Flash attention
+===============
+
+Tiles of Q stay in SRAM.
+
+    # an indented code block, not a heading
+
+Backward pass
+-------------
+
+Recompute the attention matrix instead of storing it.
+"""
+
+
+def test_markdown_setext_headings_count_and_code_blocks_do_not() -> None:
+    chunks = chunk_lines("flash.md", SETEXT.splitlines())
+    assert [(c.title, c.start_line, c.end_line) for c in chunks] == [("Flash attention", 1, 7), ("Backward pass", 8, 11)]
+
+
 def test_rst_headings_and_code_windows() -> None:
     assert [c.title for c in chunk_lines("notes.rst", RST.splitlines())] == ["Triton notes", "Autotuning"]
     code = chunk_lines("kernel.py", [f"line {i}" for i in range(150)])

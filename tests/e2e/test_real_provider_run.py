@@ -10,59 +10,18 @@ work together, and that a bad key or a rate limit mid-run loses nothing.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import git
 import pytest
-import yaml
 
+from avo_process import KEY, TURN_COST, TURN_TOKENS, avo_run, improve
 from orchestrator.core.run_log import read_events
 from orchestrator.persistence.git_backend import parse_message
+from scripted_llm_server import ANTHROPIC_PATH, RecordedRequest, calls, http_error
 from sum_of_squares import FASTER, FASTEST, SCORING_CONTEXT, WRONG
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))  # the scripted server lives with the agent tests
-from scripted_llm_server import (ANTHROPIC_PATH, RecordedRequest, Reply, ScriptedLLMServer, call, calls,  # noqa: E402
-                                 http_error)
-
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-REPO = Path(__file__).resolve().parents[2]
-MODEL = "scripted-model"
-KEY = "sk-test"
-PRICE = {"input_per_mtok": 10.0, "output_per_mtok": 50.0}
-TURN_TOKENS, TURN_COST = 100 + 20, (100 * 10.0 + 20 * 50.0) / 1e6  # the scripted server's default usage per reply
-KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
-
-
-@pytest.fixture
-def llm_server() -> Iterator[ScriptedLLMServer]:
-    with ScriptedLLMServer() as server:
-        yield server
-
-
-def improve(source: str, rationale: str) -> list[Reply]:
-    """One variation step as a model would take it: write, evaluate, then submit."""
-    return [calls(("write_file", {"path": "solution.py", "content": source}), ("evaluate", {})),
-            call("submit", {"rationale": rationale})]
-
-
-def avo_run(project: Path, server: ScriptedLLMServer, provider: str, *flags: str,
-            **settings: Any) -> subprocess.CompletedProcess:
-    """Write the config (``settings`` override keys) and run `avo run` with the key in its environment only."""
-    config = {"seed_file": "seed.py", "scoring_module": "scorer.py", "min_improvement": 0.2,
-              "llm": {"provider": provider, "model": MODEL, "prices": {MODEL: PRICE},
-                      "base_url": server.base_url if provider == "anthropic" else server.openai_base_url},
-              **settings}
-    (project / "avo.yaml").write_text(yaml.safe_dump(config))
-    env = {name: value for name, value in os.environ.items() if name not in KEY_VARIABLES}
-    env.update({"PYTHONPATH": str(REPO), f"{provider.upper()}_API_KEY": KEY})
-    return subprocess.run([sys.executable, "-m", "orchestrator", "run", str(project / "avo.yaml"), *flags],
-                          env=env, capture_output=True, text=True, timeout=120)
 
 
 def lineage(project: Path) -> list[dict[str, str]]:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
+from orchestrator import example_cli
 from orchestrator.config import EvolutionConfig
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-sys.path.insert(0, str(EXAMPLES))
-
-import example_cli  # noqa: E402
 
 EXAMPLE_NAMES = ["sorting_optimization", "attention_kernel"]
 

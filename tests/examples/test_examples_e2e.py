@@ -11,7 +11,6 @@ own command line; the test transcripts in ./transcripts add the failure kinds.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +68,8 @@ def assert_rejected(reasons: list[str], *expected: str) -> None:
 
 def run_example_cli(example: str, workspace: Path) -> None:
     """`python examples/<example>/run.py --replay --workspace DIR`, in process."""
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        from example_cli import main
-    finally:
-        sys.path.remove(str(EXAMPLES))
+    from orchestrator.example_cli import main
+
     assert main(EXAMPLES / example, ["--replay", "--workspace", str(workspace)]) == 0
 
 

@@ -37,11 +37,8 @@ def plot_paths(page) -> dict[str, int]:
 def sorting_run(tmp_path_factory: pytest.TempPathFactory, sandbox_image: str) -> Path:
     """The sorting example played from its bundled transcript, as `bash scripts/demo.sh` does."""
     workspace = tmp_path_factory.mktemp("sorting") / "workspace"
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        from example_cli import main
-    finally:
-        sys.path.remove(str(EXAMPLES))
+    from orchestrator.example_cli import main
+
     assert main(EXAMPLES / "sorting_optimization", ["--replay", "--workspace", str(workspace)]) == 0
     return workspace
 

@@ -100,7 +100,8 @@ def make_config(project: Path) -> Callable[..., EvolutionConfig]:
 
     def make(**overrides: object) -> EvolutionConfig:
         values = {"seed_file": project / "seed.py", "scoring_module": project / "scorer.py",
-                  "workspace_dir": project / "workspace", "min_improvement": 0.05, **overrides}
+                  "workspace_dir": project / "workspace", "min_improvement": 0.05,
+                  "failed_step_backoff_s": 0.0, **overrides}  # no pauses unless a test is about them
         return EvolutionConfig.model_validate(values)
 
     return make

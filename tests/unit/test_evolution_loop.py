@@ -191,3 +191,21 @@ def test_a_second_run_on_the_same_workspace_is_refused_while_the_first_holds_it(
     assert not config.lineage_dir.exists() or not list(config.lineage_dir.iterdir())
     # Once the holder is gone (ended, or killed: the kernel drops an flock), a run proceeds.
     assert first.run().best_version == 1
+
+
+def test_steps_without_a_candidate_stall_the_run_and_the_count_survives_resume(make_config):
+    config = make_config(max_steps_without_candidate=3)
+    _, results = run(config, [None, None])  # the script ends after two give-ups
+    assert results.stop_reason == "replay finished"
+    _, results = run(config, [None] * 10, resume=True)
+    assert results.steps == 1 and results.stop_reason.startswith("stalled: 3 steps in a row without a submitted candidate")
+    # Resuming a run that stopped stalled is a decision to go on: its count starts again.
+    _, results = run(config, [program(2.0), None, None, None], resume=True)
+    assert (results.steps, results.best_version) == (4, 1) and results.stop_reason.startswith("stalled")
+
+
+def test_failed_steps_back_off_doubling_up_to_the_cap_and_a_correct_candidate_resets_it(make_config):
+    config = make_config(failed_step_backoff_s=0.01, failed_step_backoff_max_s=0.03)
+    run(config, [None, "BROKEN\n", None, program(1.01), None])
+    delays = [(e["step"], e["delay_s"]) for e in read_events(config.run_log_path, "backoff")]
+    assert delays == [(1, 0.01), (2, 0.02), (3, 0.03), (5, 0.01)]  # step 4 was correct (not better): no pause

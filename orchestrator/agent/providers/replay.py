@@ -81,8 +81,8 @@ class ReplayClient(LLMClient):
                 raise LLMError("provider 'replay' needs llm.replay_file (a YAML transcript)")
             self._transcript = ReplayTranscript.load(self.replay_file)
 
-    def complete(
-        self, messages: list[Message], tools: list[ToolSpec] | None = None, *, max_tokens: int | None = None
+    def _complete(
+        self, messages: list[Message], tools: list[ToolSpec] | None, *, max_tokens: int | None
     ) -> LLMResponse:
         self.check()
         assert self._transcript is not None

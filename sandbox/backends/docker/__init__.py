@@ -8,12 +8,13 @@ options), ``wire`` (the call protocol with the container's first process),
 
 from .engine import GVISOR_FIX, connect, engine_errors, engine_runtimes, image_fix, image_present
 from .lifecycle import DockerBackend, give_workspace_to
-from .options import SANDBOX_UID, container_options, device_request, sandbox_user
+from .options import SANDBOX_UID, Placement, container_options, device_request, sandbox_user
 from .sweep import remove_labelled
 
 __all__ = [
     "DockerBackend",
     "GVISOR_FIX",
+    "Placement",
     "SANDBOX_UID",
     "connect",
     "container_options",

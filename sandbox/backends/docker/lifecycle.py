@@ -26,7 +26,7 @@ from ...result import EXIT_OOM, EXIT_TIMEOUT, ExecResult
 from ...warm_pool import WarmPool
 from ..base import LABEL_RUN, Command, shell_script
 from .engine import GVISOR_FIX, connect, engine_errors, engine_runtimes, image_fix, image_present
-from .options import container_options
+from .options import Placement, container_options
 from .sweep import remove_labelled
 from .wire import Demux, StartedContainer, StatusLine, deliver, frame
 
@@ -51,11 +51,19 @@ def give_workspace_to(user: str, workspace: Path) -> None:
 
 
 class DockerBackend:
-    """One fresh, hardened container per call; optionally started ahead by a warm pool."""
+    """One fresh, hardened container per call; optionally started ahead by a warm pool.
 
-    def __init__(self, policy: SandboxPolicy, workspace: Path, labels: dict[str, str]) -> None:
+    The broker opens one per tenant session with a ``placement`` of its choosing and
+    ``hand_over_workspace=False``: a root process must never chown a tree a tenant can
+    change under it (the container already runs as the tenant, who owns the workspace).
+    """
+
+    def __init__(self, policy: SandboxPolicy, workspace: Path, labels: dict[str, str], *,
+                 placement: Placement = Placement(), hand_over_workspace: bool = True) -> None:
         self._policy = policy
         self._workspace = workspace
+        self._placement = placement
+        self._hand_over = hand_over_workspace
         self._client = connect()
         self._api = self._client.api
         try:
@@ -74,16 +82,22 @@ class DockerBackend:
         require_gpu_host(policy.gpus, runtimes)
         if not image_present(self._client, policy.image):
             raise ImageMissing(image_fix(policy.image))
-        self._options = container_options(policy, workspace, labels, self._api.api_version)
+        self._options = container_options(policy, workspace, labels, self._api.api_version, self._placement)
         self._user = self._options["user"]
         remove_labelled(self._client, run_id=labels[LABEL_RUN], stale_only=True)
         self._pool: WarmPool[StartedContainer] | None = None
         if policy.pool_size:
             self._pool = WarmPool(policy.pool_size, self._start, self._dispose)
 
+    @property
+    def options(self) -> dict:
+        """The create options every call's container gets (what the broker asks dockerd for)."""
+        return self._options
+
     def run(self, command: Command, *, stdin: bytes | None, timeout_s: float) -> ExecResult:
         script = shell_script(command).encode()
-        give_workspace_to(self._user, self._workspace)
+        if self._hand_over:
+            give_workspace_to(self._user, self._workspace)
         with engine_errors(self._policy.image):
             pool = self._pool
             pooled = pool.take() if pool else None

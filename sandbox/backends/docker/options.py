@@ -8,6 +8,7 @@ that forces these options for tenants).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,16 @@ GPU_CAPABILITIES = [["gpu", "compute", "utility"]]
 #: limit: under runsc the pids cgroup counts them too, and a Sentry that cannot start a
 #: thread dies (exit 2), so a policy that runs under runc would not even start a command.
 RUNSC_PIDS_HEADROOM = 64
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What a host's broker decides for a tenant's container beyond the policy: the
+    supplementary groups of its user (the GPU device group, so the leased devices open
+    inside) and the CPU cores paired with its GPUs. Nobody else sets these."""
+
+    groups: tuple[str, ...] = ()
+    cpuset: str | None = None
 
 
 def sandbox_user(policy: SandboxPolicy) -> str:
@@ -64,7 +75,7 @@ def _mounts(policy: SandboxPolicy, workspace: Path) -> list[Mount]:
 
 
 def container_options(policy: SandboxPolicy, workspace: Path, labels: dict[str, str],
-                      api_version: str = API_VERSION) -> dict[str, Any]:
+                      api_version: str = API_VERSION, placement: Placement = Placement()) -> dict[str, Any]:
     """Keyword arguments of ``APIClient.create_container`` for one call under ``policy``.
 
     Every hardening choice of the sandbox is made here and nowhere else.
@@ -101,6 +112,8 @@ def container_options(policy: SandboxPolicy, workspace: Path, labels: dict[str, 
         log_config=LogConfig(type="none"),
         runtime=policy.runtime,
         device_requests=[request] if request else None,
+        group_add=list(placement.groups) or None,
+        cpuset_cpus=placement.cpuset,
     )
     return {
         "image": policy.image,

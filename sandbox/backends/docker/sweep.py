@@ -19,6 +19,7 @@ def remove_labelled(client: docker.DockerClient | None = None, *, run_id: str | 
 
     ``stale_only`` keeps containers whose labelling process may still be alive, so a new
     sandbox sweeping its own run never removes a sibling's in-flight containers.
+    ``labels`` narrows further (the broker sweeps one session's or one instance's).
     """
     client = client or connect()
     filters = [f"{LABEL_OWNER}=avo"]

@@ -4,6 +4,10 @@
 Without an API key for the configured provider it explains how to set one and
 points at ``--replay``, which plays the example's bundled transcript
 (``replay.yaml``) without any network, so the whole loop can be watched anywhere.
+
+It lives in the installed package, not beside the examples, so that an example
+folder copied anywhere (how users start their own problem) still runs; errors end
+as ``avo run``'s do: one line naming the fix, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,12 +17,8 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, str(REPO))
-
-from orchestrator.config import EvolutionConfig  # noqa: E402
-from orchestrator.errors import AvoError  # noqa: E402
+from orchestrator.cli import report_errors
+from orchestrator.config import EvolutionConfig
 
 
 def parse_args(example_dir: Path, argv: list[str] | None) -> argparse.Namespace:
@@ -59,29 +59,29 @@ def missing_key_message(config: EvolutionConfig, example_dir: Path) -> str | Non
 
 def main(example_dir: Path, argv: list[str] | None = None) -> int:
     """Run the example in ``example_dir``; returns the process exit code."""
+    args = parse_args(example_dir, argv)
+    return report_errors(lambda: _run(example_dir, args))
+
+
+def _run(example_dir: Path, args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from orchestrator.core.evolution import EvolutionRunner  # the runner pulls in docker and the agent
     from orchestrator.run_view import RunView
 
-    args = parse_args(example_dir, argv)
-    try:
-        config = load_config(example_dir, args)
-        problem = missing_key_message(config, example_dir)
-        if problem:
-            print(problem, file=sys.stderr)
-            return 2
-        if args.replay:
-            print(f"REPLAY: playing {config.llm.replay_file} (prepared model turns; scores are real, from the sandbox)")
-        with RunView(config.run_log_path, Console()):
-            results = EvolutionRunner(config, resume=args.resume).run()
-        print(
-            f"{results.stop_reason}: best v{results.best_version}, aggregate {results.best_aggregate:.6g} "
-            f"({results.improvement_pct:+.1f}% over the seed), {results.committed_this_run} committed and "
-            f"{results.failures} rejected in {results.steps} steps; lineage in {config.lineage_dir}"
-        )
-        print(results.model_dump_json(indent=2))
-    except AvoError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    config = load_config(example_dir, args)
+    problem = missing_key_message(config, example_dir)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    if args.replay:
+        print(f"REPLAY: playing {config.llm.replay_file} (prepared model turns; scores are real, from the sandbox)")
+    with RunView(config.run_log_path, Console()):
+        results = EvolutionRunner(config, resume=args.resume).run()
+    print(
+        f"{results.stop_reason}: best v{results.best_version}, aggregate {results.best_aggregate:.6g} "
+        f"({results.improvement_pct:+.1f}% over the seed), {results.committed_this_run} committed and "
+        f"{results.failures} rejected in {results.steps} steps; lineage in {config.lineage_dir}"
+    )
+    print(results.model_dump_json(indent=2))
     return 0
