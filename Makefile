@@ -27,6 +27,7 @@ bench:
 	$(PYTHON) bench/sandbox_overhead.py
 	$(PYTHON) bench/attention_tflops.py
 	$(PYTHON) bench/report_build.py
+	$(PYTHON) bench/candidate_process.py
 
 lint:
 	$(PYTHON) -m compileall -q orchestrator sandbox tests

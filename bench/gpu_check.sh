@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The attention example on a GPU host, in one command: the scorer's tests, then one table of
-# TFLOPS per configuration for the seed and for PyTorch's fused kernel (SDPA), measured directly
-# and through `avo eval`, with their ratio (bench/attention_through_avo.py).
+# The attention example on a GPU host, in one command: the kernel helpers' GPU-only checks
+# (side-stream work timed, L2 flushed between calls, tests/gpu), the scorer's tests, then one
+# table of TFLOPS per configuration for the seed and for PyTorch's fused kernel (SDPA),
+# measured directly and through `avo eval`, with their ratio (bench/attention_through_avo.py).
 #
 # Where Docker answers, the NVIDIA runtime is registered and avo-sandbox:gpu is built, avo
 # scores in the GPU image; elsewhere (a lent accelerator without Docker) it scores with
@@ -28,7 +29,7 @@ if ! python3 -c "import pydantic, yaml, rich, docker, pytest" 2>/dev/null; then
 fi
 
 python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.cuda.get_device_name())"
-python3 -m pytest -q -p no:cacheprovider tests/examples/test_attention_scorer.py
+python3 -m pytest -q -p no:cacheprovider tests/gpu tests/examples/test_attention_scorer.py
 
 backend=local
 if docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"nvidia"' \

@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip the LLM key check (CI jobs that only score, like avo eval, need no model)")
     doctor.set_defaults(func=_doctor)
 
-    command_line.register(commands)
+    command_line.register(commands, policy_loader=lambda path: EvolutionConfig.from_yaml(path).sandbox)
     broker_command_line.register(commands)
     benchmarking_command_line.register(commands)
     slurm_cli.register(commands)

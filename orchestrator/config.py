@@ -18,16 +18,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from orchestrator.core.solution_layout import SolutionLayout
 from orchestrator.errors import ConfigError
+from orchestrator.scorer_adapters.metric_mapping import MetricMapping
 from sandbox.policy import SandboxPolicy
 
 __all__ = [
     "BudgetConfig",
     "EvolutionConfig",
+    "HiddenSplit",
     "LLMConfig",
     "ModelPrice",
+    "ScoringConfig",
     "SupervisorConfig",
     "PROVIDER_KEY_ENV",
     "render_default_yaml",
@@ -94,12 +98,60 @@ class BudgetConfig(_Strict):
     max_total_cost_usd: float | None = Field(default=None, gt=0)
 
 
+class HiddenSplit(_Strict):
+    """A test split the agent never sees (``scoring.hidden``).
+
+    Every pre-commit re-score (and the seed's) also runs the scorer with ``AVO_SPLIT=hidden``
+    and ``data_dir`` mounted read-only at ``/opt/avo/hidden``; the agent's own evaluations do
+    not, and nothing the agent reads names a hidden configuration or value.
+    """
+
+    data_dir: Path | None = None
+
+
+class ScoringConfig(_Strict):
+    """How the scorer in ``scoring_module`` is called and its results read.
+
+    ``avo``: a ``ScoringFunction`` subclass (``scoring_class``). ``openevolve``: a module
+    with ``evaluate(program_path)`` (and optionally ``evaluate_stage1/2/3``). ``shinka``:
+    an ``evaluate.py`` run as ``--program_path P --results_dir D``. All three run in the
+    sandbox; ``metrics`` maps a peer's metrics onto configurations and correctness.
+    """
+
+    interface: Literal["avo", "openevolve", "shinka"] = "avo"
+    metrics: MetricMapping = Field(default_factory=MetricMapping)
+    cascade: bool = True
+    cascade_thresholds: list[float] = Field(default_factory=list)
+    context: str = ""  # shown to the agent after the scorer's own description
+    hidden: HiddenSplit | None = None
+
+    @field_validator("hidden", mode="before")
+    @classmethod
+    def _hidden_switch(cls, value: Any) -> Any:
+        """``hidden: true`` is a split without data files (the scorer draws its hidden inputs itself)."""
+        return {} if value is True else None if value is False else value
+
+    @model_validator(mode="after")
+    def _options_fit_the_interface(self) -> "ScoringConfig":
+        peer_only = sorted(self.model_fields_set & {"metrics", "cascade", "cascade_thresholds"})
+        if self.interface == "avo" and peer_only:
+            raise ValueError(f"{', '.join(peer_only)} apply to the openevolve and shinka interfaces; "
+                             "an avo scorer returns a Score itself")
+        cascade = sorted(self.model_fields_set & {"cascade", "cascade_thresholds"})
+        if self.interface == "shinka" and cascade:
+            raise ValueError(f"{', '.join(cascade)} apply to the openevolve interface only")
+        return self
+
+
 class EvolutionConfig(_Strict):
     """Everything one evolution run needs. Build it with :meth:`from_yaml`."""
 
     project_name: str = "avo-evolution"
     workspace_dir: Path = Path("./workspace")
-    solution_file: str = "solution.py"
+    solution_file: str = "solution.py"  # with solution_dir: the entry file, inside that folder
+    solution_dir: str | None = None  # a folder of files evolving together (seed_file is then a folder)
+    solution_max_files: int = Field(default=64, ge=1)
+    solution_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
     seed_file: Path
     max_versions: int = Field(default=100, ge=1)
     max_wall_time_hours: float = Field(default=168.0, gt=0)
@@ -114,11 +166,19 @@ class EvolutionConfig(_Strict):
     scoring_module: Path
     scoring_class: str = "Scorer"
     scorer_files: list[str] = Field(default_factory=list)  # globs beside scoring_module staged with it
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     git_persist: bool = True
     llm: LLMConfig = Field(default_factory=LLMConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     sandbox: SandboxPolicy = Field(default_factory=SandboxPolicy)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+
+    @property
+    def layout(self) -> SolutionLayout:
+        """Where the solution lives in the work tree (one file, or the folder ``solution_dir``)."""
+        folder = Path(self.solution_dir).as_posix() if self.solution_dir else None
+        return SolutionLayout(entry=self.solution_file, directory=folder,
+                              max_files=self.solution_max_files, max_bytes=self.solution_max_bytes)
 
     @property
     def work_dir(self) -> Path:
@@ -172,6 +232,10 @@ class EvolutionConfig(_Strict):
             return value if value.is_absolute() else (base / value).resolve()
 
         mounts = [m.model_copy(update={"host": at(m.host)}) for m in self.sandbox.read_only_mounts]
+        sandbox = {"read_only_mounts": mounts, "requirements": at(self.sandbox.requirements)}
+        hidden = self.scoring.hidden
+        scoring = self.scoring.model_copy(
+            update={"hidden": hidden.model_copy(update={"data_dir": at(hidden.data_dir)}) if hidden else None})
         return self.model_copy(
             update={
                 "workspace_dir": at(self.workspace_dir),
@@ -179,7 +243,8 @@ class EvolutionConfig(_Strict):
                 "scoring_module": at(self.scoring_module),
                 "knowledge_base_dir": at(self.knowledge_base_dir),
                 "llm": self.llm.model_copy(update={"replay_file": at(self.llm.replay_file)}),
-                "sandbox": self.sandbox.model_copy(update={"read_only_mounts": mounts}),
+                "sandbox": self.sandbox.model_copy(update=sandbox),
+                "scoring": scoring,
             }
         )
 
@@ -196,9 +261,11 @@ class EvolutionConfig(_Strict):
     def check_files(self, source: str | Path = "config") -> None:
         """Fail early, naming the key, when a file the run needs is absent."""
         checks: list[tuple[str, Path | None, Any]] = [
-            ("seed_file", self.seed_file, Path.is_file),
+            ("seed_file", self.seed_file, Path.is_dir if self.solution_dir else Path.is_file),
             ("scoring_module", self.scoring_module, Path.is_file),
             ("knowledge_base_dir", self.knowledge_base_dir, Path.is_dir),
+            ("sandbox.requirements", self.sandbox.requirements, Path.is_file),
+            ("scoring.hidden.data_dir", self.scoring.hidden.data_dir if self.scoring.hidden else None, Path.is_dir),
         ]
         if self.llm.provider == "replay":
             if self.llm.replay_file is None:
@@ -211,6 +278,15 @@ class EvolutionConfig(_Strict):
             raise ConfigError(f"{source}: scoring_module must be a .py file, got {self.scoring_module}")
         if Path(self.solution_file).is_absolute() or ".." in Path(self.solution_file).parts:
             raise ConfigError(f"{source}: solution_file must be a plain relative path, got {self.solution_file!r}")
+        folder = Path(self.solution_dir) if self.solution_dir is not None else None
+        if folder is not None and (folder.is_absolute() or ".." in folder.parts or folder.as_posix() in ("", ".")):
+            raise ConfigError(f"{source}: solution_dir must be a plain relative folder inside the work tree "
+                              f"(e.g. kernel/), got {self.solution_dir!r}")
+        hidden = self.scoring.hidden.data_dir if self.scoring.hidden else None
+        for key, folder in (("workspace_dir", self.workspace_dir), ("knowledge_base_dir", self.knowledge_base_dir)):
+            if hidden is not None and folder is not None and hidden.resolve().is_relative_to(folder.resolve()):
+                raise ConfigError(f"{source}: scoring.hidden.data_dir lies inside {key}, where the agent can read "
+                                  "it: keep hidden data next to the scorer")
 
 
 def _interpolate(value: Any, path: Path, loc: tuple[str, ...]) -> Any:
@@ -288,11 +364,21 @@ _DEFAULT_YAML = """\
 project_name: avo-evolution
 workspace_dir: ./workspace        # work/ (agent's tree), lineage/ (git), events.jsonl
 solution_file: solution.py        # the file the agent evolves, inside work/
+solution_dir: null                # or a folder of files evolving together (e.g. kernel/; seed_file is then a folder
+                                  # and solution_file its entry file); capped by solution_max_files/_bytes
+solution_max_files: 64
+solution_max_bytes: 4194304
 seed_file: seed.py                # required: the starting solution, committed as v0
 scoring_module: scorer.py         # required: defines the scoring class below
 scoring_class: Scorer             # class Scorer(ScoringFunction) in scoring_module
 scorer_files: []                  # files the scorer reads (globs beside it, e.g. [data/*.json]); only
                                   # these and scoring_module are copied into scoring containers
+scoring:
+  interface: avo                  # avo | openevolve (evaluator.py) | shinka (evaluate.py)
+  context: ""                     # extra text for the agent about the task
+  # for openevolve and shinka: which metrics are configurations, which are lower-is-better,
+  # which flag decides correctness (default: validity, or no error; shinka: correct.json)
+  # metrics: {configurations: [combined_score], lower_is_better: [], correctness: null}
 knowledge_base_dir: null          # optional folder of docs and reference code
 max_versions: 100                 # stop after this many committed versions beyond v0
 max_wall_time_hours: 168.0

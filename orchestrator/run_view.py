@@ -46,6 +46,9 @@ def describe(event: dict[str, Any]) -> str | None:
         return f"step {step}: rejected: {str(event.get('reason', '')).splitlines()[0][:160]}"
     if kind == "supervisor":
         return f"step {step}: supervisor ({event.get('trigger')}): {str(event.get('text', ''))[:160]}"
+    if kind == "problem_image":
+        how = f"built in {event.get('seconds', 0):.0f}s" if event.get("built") else "reused"
+        return f"problem image {event.get('image')}: {how}"
     if kind == "run_end":
         return f"run ended: {event.get('reason')}"
     if str(kind).startswith("slurm_"):

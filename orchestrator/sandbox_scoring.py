@@ -20,6 +20,7 @@ import secrets
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,17 +30,24 @@ from pydantic import ValidationError
 import orchestrator
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import RunLog
-from orchestrator.core.scoring import Score
-from orchestrator.core.workspace_files import clear_dir, write_text
+from orchestrator.core.scoring import PREVIOUS_BEST_VARIABLE, SOLUTION_DIR_VARIABLE, Score
+from orchestrator.core.solution_layout import Candidate, write_candidate
+from orchestrator.core.workspace_files import clear_dir
 from orchestrator.errors import ScorerError
+from orchestrator.hidden_split import HIDDEN_PREFIX, Split, qualified, split_policy, unqualified
+from orchestrator.scorer_interface import harness_target
 from orchestrator.scorer_staging import stage_scorer, unstage
 from sandbox import HARNESS_DIR, ExecResult, ReadOnlyMount, Sandbox, SandboxPolicy
+from sandbox.problem_image import ProblemImage
 
 __all__ = ["SandboxEvaluator", "ScoringLayout", "scoring_layout", "unframe"]
 
 SCORER_DIR = "/opt/avo/scorer"
 LIB_DIR = "/opt/avo/lib"
 HARNESS_MOUNT = "/opt/avo/harness"
+#: -I: no PYTHONPATH, user site or working directory on the harness's path, so nothing of the workspace runs at its
+#: start-up (it holds the nonce); its scorer process is started the same way. -B: nothing written next to the scorer.
+HARNESS_FLAGS = ["-I", "-B"]
 _STDERR_TAIL = 1500
 
 
@@ -62,18 +70,23 @@ class ScoringLayout:
     command: list[str]
 
 
-def scoring_layout(config: EvolutionConfig, staged: Path) -> ScoringLayout:
-    """Container paths and read-only mounts (docker), or the host paths themselves (local)."""
+def scoring_layout(config: EvolutionConfig, staged: Path, split: Split = "public") -> ScoringLayout:
+    """Container paths and read-only mounts (docker), or the host paths themselves (local), for
+    one split; a problem image (``sandbox.packages``) is looked up, never built, here."""
     library = Path(orchestrator.__file__).parent.resolve()
-    if config.sandbox.backend == "local":
-        return ScoringLayout(config.sandbox, str(staged), str(library.parent),
-                             [sys.executable, str(HARNESS_DIR.resolve() / "call_harness.py")])
-    policy = config.sandbox.with_mounts(
+    policy = config.sandbox
+    if policy.packages or policy.requirements:  # the runner resolved it already; avo eval and rebench have not
+        policy = ProblemImage(policy).resolve(build=False)
+    if policy.backend == "local":
+        return ScoringLayout(split_policy(config, policy, split, local=True), str(staged), str(library.parent),
+                             [sys.executable, *HARNESS_FLAGS, str(HARNESS_DIR.resolve() / "call_harness.py")])
+    policy = policy.with_mounts(
         ReadOnlyMount(host=staged, container=SCORER_DIR),
         ReadOnlyMount(host=library, container=f"{LIB_DIR}/orchestrator"),
         ReadOnlyMount(host=HARNESS_DIR.resolve(), container=HARNESS_MOUNT),
     )
-    return ScoringLayout(policy, SCORER_DIR, LIB_DIR, ["python3", f"{HARNESS_MOUNT}/call_harness.py"])
+    return ScoringLayout(split_policy(config, policy, split), SCORER_DIR, LIB_DIR,
+                         ["python3", *HARNESS_FLAGS, f"{HARNESS_MOUNT}/call_harness.py"])
 
 
 def unframe(stdout: str, nonce: str) -> dict[str, Any] | None:
@@ -105,19 +118,24 @@ def _failure_reason(result: ExecResult, policy: SandboxPolicy) -> str:
 
 
 class SandboxEvaluator:
-    """``core.interfaces.Evaluator`` backed by fresh sandbox containers (purpose ``score``)."""
+    """``core.interfaces.Evaluator`` backed by fresh sandbox containers (purpose ``score``).
 
-    def __init__(self, config: EvolutionConfig, run_id: str, run_log: RunLog) -> None:
+    ``split="hidden"`` scores the hidden split (``scoring.hidden``): its calls see the hidden
+    data and report qualified configuration names; the runner alone holds such an evaluator.
+    """
+
+    def __init__(self, config: EvolutionConfig, run_id: str, run_log: RunLog, split: Split = "public") -> None:
         self._config = config
         self._run_log = run_log
-        self._staged: Path | None = stage_scorer(config, run_id)
+        self._split = split
+        self._staged: Path | None = stage_scorer(config, run_id, split)
         try:
-            self._layout = scoring_layout(config, self._staged)
+            self._layout = scoring_layout(config, self._staged, split)
             self._policy = self._layout.policy
-            self._scratch = (config.workspace_dir / "scoring").resolve()
+            self._scratch = (config.workspace_dir / ("scoring" if split == "public" else "scoring-hidden")).resolve()
             self._scratch.mkdir(parents=True, exist_ok=True)
-            self._sandbox = Sandbox(self._policy, workspace=self._scratch, run_id=run_id, purpose="score",
-                                    on_event=run_log.sink)
+            self._sandbox = Sandbox(self._policy, workspace=self._scratch, run_id=run_id,
+                                    purpose="score" if split == "public" else "score-hidden", on_event=run_log.sink)
         except BaseException:
             unstage(self._staged)
             raise
@@ -125,15 +143,26 @@ class SandboxEvaluator:
         self._configurations: list[str] | None = None
         self._context: str | None = None
 
-    def evaluate(self, source_code: str, *, purpose: str = "evaluate") -> Score:
-        """Score ``source_code`` in a fresh container with a fresh seed; never raises for a bad candidate."""
+    def evaluate(self, source_code: str, *, purpose: str = "evaluate",
+                 previous_best: Mapping[str, float] | None = None,
+                 files: Mapping[str, str] | None = None) -> Score:
+        """Score ``source_code`` (a directory solution: the entry file of ``files``) in a fresh container
+        with a fresh seed; never raises for a bad candidate."""
         configurations = self.configurations()
         seed = secrets.randbits(32)
         started = time.monotonic()
-        kwargs = {"source_code": source_code, "source_file": self._config.solution_file}
+        layout = self._config.layout
+        kwargs = {"source_code": source_code, "source_file": layout.entry_path}
+        if previous_best and self._split == "hidden":
+            previous_best = unqualified(previous_best)
+        environment = {PREVIOUS_BEST_VARIABLE: json.dumps(dict(previous_best))} if previous_best else {}
+        if layout.directory is not None:
+            environment[SOLUTION_DIR_VARIABLE] = f"{self._policy.workdir}/{layout.directory}"
         sandbox: ExecResult | None = None
         try:
-            score = Score.model_validate(self._call("evaluate", kwargs, seed, source_code))
+            candidate = Candidate(source_code, dict(files or {}))
+            score = Score.model_validate(self._call("evaluate", kwargs, seed, candidate, environment))
+            score = qualified(score) if self._split == "hidden" else score
         except _CallFailed as exc:
             sandbox = exc.result
             score = Score.failure(f"evaluation failed: {_headline(str(exc))}", error=str(exc))
@@ -147,6 +176,8 @@ class SandboxEvaluator:
             passes=score.passes_correctness, duration_s=round(duration, 3), seed=seed,
             failed_configurations=score.failed_configurations(configurations) if score.passes_correctness else [],
             message=(score.error or score.correctness_message)[:500],
+            **({"plausibility": score.artifacts["plausibility"]} if "plausibility" in score.artifacts else {}),
+            **({"split": "hidden"} if self._split == "hidden" else {}),
             timed_out=bool(sandbox and sandbox.timed_out), oom_killed=bool(sandbox and sandbox.oom_killed),
             exit_code=sandbox.exit_code if sandbox else 0,
         )
@@ -158,15 +189,17 @@ class SandboxEvaluator:
             names = self._scorer_call("get_configurations")
             if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
                 raise ScorerError(f"{self._where()}: get_configurations() must return a non-empty list of "
-                                  f"names, got {names!r}")
-            self._configurations = names
+                                  f"names{' in a hidden call (AVO_SPLIT=hidden)' if self._split == 'hidden' else ''}, "
+                                  f"got {names!r}")
+            self._configurations = [HIDDEN_PREFIX + n for n in names] if self._split == "hidden" else names
         return list(self._configurations)
 
     def scoring_context(self) -> str:
         """The scorer's description for the agent, fetched once in the sandbox."""
         if self._context is None:
             text = self._scorer_call("get_scoring_context")
-            self._context = text if isinstance(text, str) else ""
+            parts = [text if isinstance(text, str) else "", self._config.scoring.context]
+            self._context = "\n".join(part.strip() for part in parts if part.strip())
         return self._context
 
     def close(self) -> None:
@@ -177,6 +210,8 @@ class SandboxEvaluator:
             unstage(staged)
 
     def _where(self) -> str:
+        if self._config.scoring.interface != "avo":
+            return f"{self._config.scoring_module} ({self._config.scoring.interface} evaluator)"
         return f"{self._config.scoring_module}:{self._config.scoring_class}"
 
     def _scorer_call(self, method: str) -> Any:
@@ -186,17 +221,17 @@ class SandboxEvaluator:
         except _CallFailed as exc:
             raise ScorerError(f"{self._where()}.{method}() failed in the sandbox: {_headline(str(exc))}\n{exc}") from None
 
-    def _call(self, method: str, kwargs: dict[str, Any], seed: int, candidate: str | None) -> Any:
+    def _call(self, method: str, kwargs: dict[str, Any], seed: int, candidate: Candidate | None,
+              environment: dict[str, str] | None = None) -> Any:
         nonce = secrets.token_hex(16)
         layout = self._layout
         request = {
-            "sys_path": [layout.lib_dir, layout.scorer_dir],
-            "module_file": f"{layout.scorer_dir}/{self._config.scoring_module.name}",
-            "class_name": self._config.scoring_class,
+            **harness_target(self._config, layout.scorer_dir, layout.lib_dir),
             "method": method,
             "kwargs": kwargs,
             "seed": seed,
             "nonce": nonce,
+            "environment": environment or {},
         }
         with self._lock:
             self._reset_scratch(candidate)
@@ -208,7 +243,7 @@ class SandboxEvaluator:
             raise _CallFailed(str(reply["harness_error"]).strip(), result)
         return reply.get("result")
 
-    def _reset_scratch(self, candidate: str | None) -> None:
+    def _reset_scratch(self, candidate: Candidate | None) -> None:
         """Empty the scoring folder (kept, since a warm container has it mounted) and write
         the candidate alone into it. The host user can always remove what the sandbox left
         (it runs as the host user's uid, or the host user is root); if that ever fails the
@@ -219,4 +254,4 @@ class SandboxEvaluator:
             raise _CallFailed(f"the scoring folder {self._scratch} could not be emptied ({exc}); "
                               "remove what is left there by hand") from None
         if candidate is not None:
-            write_text(self._scratch, self._config.solution_file, candidate)
+            write_candidate(self._scratch, self._config.layout, candidate)

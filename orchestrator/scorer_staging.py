@@ -9,9 +9,13 @@ folder of its own, read-only, and only that folder is mounted. The run's own
 files (work tree, lineage, scoring folder, run log) are never staged, whatever
 the globs say, also when the workspace is the scorer's folder (``workspace_dir: .``).
 
+The hidden test split's data (``scoring.hidden.data_dir``) is never staged either:
+hidden calls get it through a mount of their own (see :mod:`orchestrator.hidden_split`).
+
 Layout: ``<workspace_dir>/staged/`` is private to the host user (mode 0700); in it
-``<run id>/`` holds the copies, readable by the sandbox's uid (65532 when the host
-user is root, which only reaches the folder through its own bind mount).
+``<run id>-<split>/`` holds the copies of one evaluator (the public one, and the hidden
+split's), readable by the sandbox's uid (65532 when the host user is root, which only
+reaches the folder through its own bind mount).
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from pathlib import Path, PurePosixPath
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.workspace_files import clear_dir
 from orchestrator.errors import ConfigError
+from orchestrator.hidden_split import hidden_data_dir
 
 __all__ = ["STAGING_DIR", "declared_files", "stage_scorer", "unstage"]
 
 STAGING_DIR = "staged"
 #: What avo keeps in a workspace; never staged, even when the workspace is the scorer's folder.
-RUN_ENTRIES = frozenset({"work", "lineage", "lineage.json", "scoring", "events.jsonl", ".avo-run.lock", STAGING_DIR})
+RUN_ENTRIES = frozenset({"work", "lineage", "lineage.json", "scoring", "scoring-hidden", "events.jsonl",
+                         ".avo-run.lock", STAGING_DIR})
 _READ_ONLY_FILE = 0o444
 _READ_ONLY_DIR = 0o555
 
@@ -48,18 +54,20 @@ def declared_files(config: EvolutionConfig) -> dict[str, Path]:
     return files
 
 
-def stage_scorer(config: EvolutionConfig, run_id: str) -> Path:
+def stage_scorer(config: EvolutionConfig, run_id: str, split: str = "public") -> Path:
     """Copy the scoring module and the declared files into a fresh read-only folder; its path.
 
-    Stale staging folders (a killed run's) are removed first: the workspace lock lets one
-    run at a time use the workspace.
+    Other runs' staging folders (a killed run's) are removed first: the workspace lock lets
+    one run at a time use the workspace.
     """
     files = declared_files(config)
     parent = config.workspace_dir.resolve() / STAGING_DIR
     parent.mkdir(parents=True, exist_ok=True)
     parent.chmod(stat.S_IRWXU)
-    clear_dir(parent)
-    staged = parent / run_id
+    staged = parent / f"{run_id}-{split}"
+    for stale in parent.iterdir():
+        if stale == staged or not stale.name.startswith(f"{run_id}-"):
+            unstage(stale)
     for relative, path in sorted(files.items()):
         target = staged / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -72,19 +80,22 @@ def stage_scorer(config: EvolutionConfig, run_id: str) -> Path:
 
 
 def unstage(staged: Path) -> None:
-    """Remove a run's staging folder; safe to call twice."""
-    if staged.is_dir():
+    """Remove a staging folder (the host user's own: nothing untrusted writes there); safe to call twice."""
+    if staged.is_symlink() or staged.is_file():
+        staged.unlink()
+    elif staged.is_dir():
         clear_dir(staged)
         staged.rmdir()
 
 
 def _excluded(config: EvolutionConfig, source: Path) -> list[Path]:
-    """The run's own files: the whole workspace when it sits inside the scorer's folder,
-    else (the workspace is that folder or above it) the entries avo keeps there."""
+    """The run's own files (the whole workspace when it sits inside the scorer's folder,
+    else the entries avo keeps there) and the hidden split's data."""
     workspace = config.workspace_dir.resolve()
+    hidden = [data] if (data := hidden_data_dir(config)) is not None else []
     if workspace.is_relative_to(source) and workspace != source:
-        return [workspace]
-    return [workspace / name for name in RUN_ENTRIES]
+        return [workspace, *hidden]
+    return [workspace / name for name in RUN_ENTRIES] + hidden
 
 
 def _declared(source: Path, pattern: str, excluded: list[Path]) -> dict[str, Path]:

@@ -30,8 +30,11 @@ IMAGES = ("avo-sandbox:cpu", "avo-sandbox:gpu")
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``sandbox exec``, ``gc`` and ``image`` to ``avo``'s subcommands."""
+def register(subparsers: argparse._SubParsersAction,
+             policy_loader: Callable[[Path], SandboxPolicy] | None = None) -> None:
+    """Add ``sandbox exec``, ``gc`` and ``image`` to ``avo``'s subcommands. ``policy_loader`` reads
+    the sandbox policy out of a run's config file, for ``avo image build|status CONFIG`` (the
+    sandbox package does not know the config's format)."""
     sandbox = subparsers.add_parser("sandbox", help="run commands in a disposable container")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
     run = sandbox_commands.add_parser(
@@ -68,9 +71,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     collect.add_argument("--broker-socket", help="the broker's socket (default /run/avo/sandboxd.sock)")
     collect.set_defaults(func=_guarded(_gc))
 
-    image = subparsers.add_parser("image", help="show or build the sandbox images")
+    image = subparsers.add_parser("image", help="show or build the sandbox images (with CONFIG: the image "
+                                  "with that problem's sandbox.packages)")
     image.add_argument("action", nargs="?", choices=["status", "build"], default="status")
-    image.set_defaults(func=_guarded(_image))
+    image.add_argument("config", nargs="?", type=Path, help="a run's config with sandbox.packages or requirements")
+    image.set_defaults(func=_guarded(_image), policy_loader=policy_loader)
 
 
 def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -148,6 +153,8 @@ def _gc(args: argparse.Namespace) -> int:
 
 
 def _image(args: argparse.Namespace) -> int:
+    if args.config is not None:
+        return _problem_image(args)
     if args.action == "build":
         if not (SOURCE_ROOT / "images").is_dir():
             print("avo: images are built from a source checkout of avo: run `make image` there",
@@ -164,4 +171,21 @@ def _image(args: argparse.Namespace) -> int:
             print(f"{name}: {state}{hint}")
     finally:
         client.close()
+    return 0
+
+
+def _problem_image(args: argparse.Namespace) -> int:
+    """``avo image build|status CONFIG``: the image derived for the config's sandbox.packages."""
+    from .problem_image import ProblemImage
+
+    if args.policy_loader is None:
+        print("avo: reading a config needs avo's own command line (`avo image build CONFIG`)", file=sys.stderr)
+        return EXIT_SANDBOX_ERROR
+    policy = args.policy_loader(args.config)
+    if not (policy.packages or policy.requirements):
+        print(f"{args.config} lists no sandbox.packages or sandbox.requirements: its calls use {policy.image}")
+        return 0
+    image = ProblemImage(policy)
+    resolved = image.resolve(build=args.action == "build", progress=print)
+    print(f"{resolved.image}: present ({', '.join(image.lines)} on {policy.image})")
     return 0

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from .backends.docker import GVISOR_FIX, connect, engine_runtimes, image_present
 from .doctor_check import DoctorCheck
-from .errors import SandboxError
+from .errors import ImageMissing, SandboxError
 from .gpu import INSTALL_FIX, MIN_TOOLKIT_VERSION, toolkit_present, toolkit_version
 from .gpu_diagnosis import gpu_checks
 from .policy import SandboxPolicy
+from .problem_image import BUILD_FIX, ProblemImage
 
 __all__ = ["DoctorCheck", "diagnose"]
 
@@ -43,6 +44,7 @@ def diagnose(policy: SandboxPolicy) -> list[DoctorCheck]:
         DoctorCheck(name="docker daemon", ok=True, detail=f"reachable; runtimes: {', '.join(runtimes)}"),
         DoctorCheck(name="image", ok=has_image, detail=f"{policy.image} {'present' if has_image else 'missing'}",
                     fix="" if has_image else image_fix),
+        *([_problem_image(policy)] if has_image and (policy.packages or policy.requirements) else []),
         _gpu_runtime(policy, runtimes),
         DoctorCheck(name="gvisor (runsc)", ok="runsc" in runtimes or policy.runtime != "runsc",
                     detail="registered" if "runsc" in runtimes else "not registered (optional, stronger isolation)",
@@ -50,6 +52,17 @@ def diagnose(policy: SandboxPolicy) -> list[DoctorCheck]:
         _toolkit_version(policy),
         *gpu_checks(policy, toolkit_present(runtimes), has_image),
     ]
+
+
+def _problem_image(policy: SandboxPolicy) -> DoctorCheck:
+    """Whether the image with the problem's packages (sandbox.packages/requirements) is built."""
+    try:
+        image = ProblemImage(policy).resolve(build=False).image
+    except ImageMissing as exc:
+        return DoctorCheck(name="problem image", ok=False, detail=str(exc).split(":")[0], fix=BUILD_FIX)
+    except SandboxError as exc:
+        return DoctorCheck(name="problem image", ok=False, detail=str(exc), fix="fix sandbox.packages/requirements")
+    return DoctorCheck(name="problem image", ok=True, detail=f"{image} present (sandbox.packages)")
 
 
 def _gpu_runtime(policy: SandboxPolicy, runtimes: list[str]) -> DoctorCheck:

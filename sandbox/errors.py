@@ -10,6 +10,7 @@ faults of the infrastructure or of the request itself:
   mid-run (restarted); says what to do.
 - ``ImageMissing``: the policy's image is not present locally; names the make target
   that builds it (images are never pulled implicitly).
+- ``ImageBuildFailed``: a problem's derived image could not be built (pip's error line).
 - ``GpuUnavailable``: the policy asks for GPUs on a host without the NVIDIA runtime.
 - ``PolicyError``: the policy cannot be turned into container options.
 - ``SandboxClosed``: a call on a sandbox (or pool) after ``close()``.
@@ -36,6 +37,10 @@ class BrokerUnavailable(SandboxError, ConnectionError):
 
 class ImageMissing(SandboxError, LookupError):
     """The sandbox image is not present locally; it is never pulled implicitly."""
+
+
+class ImageBuildFailed(SandboxError, RuntimeError):
+    """A problem's packages could not be downloaded or installed; nothing was tagged."""
 
 
 class GpuUnavailable(SandboxError, RuntimeError):

@@ -136,6 +136,17 @@ class SandboxPolicy(BaseModel):
     broker_wait: bool = True
     slurm: SlurmPolicy = Field(default_factory=SlurmPolicy)  # with backend slurm: the allocation
     allow_all_gpus: bool = False  # gpus: all is refused without it (every tenant's devices)
+    #: Per-problem packages: installed into an image derived from ``image`` (``problem_image``).
+    packages: list[str] = Field(default_factory=list)
+    requirements: Path | None = None
+
+    @field_validator("packages")
+    @classmethod
+    def _requirement_specifiers(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not entry.strip() or entry.strip().startswith("-"):
+                raise ValueError(f"{entry!r} is not a package requirement (pip options are not accepted here)")
+        return [entry.strip() for entry in value]
 
     @field_validator("gpus", mode="before")
     @classmethod

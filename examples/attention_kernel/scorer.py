@@ -8,20 +8,27 @@ folder. The shapes live in ``configs.json`` next to it (declared in
 when CUDA is available, the ``cpu`` set otherwise (Triton solutions then run in
 the interpreter, ``TRITON_INTERPRET=1``).
 
-Why it is built this way (each point answers a known reward hack):
-- inputs are drawn for every call from a private generator seeded before the
-  candidate is imported, so no call's output can be cached or precomputed;
+Why it is built this way (each point answers a known reward hack); the checks and
+the timing come from avo's kernel helpers (``orchestrator.core.kernel_checks``):
+- inputs are drawn for every call from a generator of its own, all seeded from the
+  harness's per-call seed before the candidate is imported, so no call's output
+  can be cached or precomputed;
 - inputs are cloned before the call and compared bit for bit after it; the
   output must be a fresh ``torch.Tensor`` (no subclass, no alias of an input)
   with the input's shape, dtype and device, and free of NaN and Inf;
-- the float32 reference is computed only after the candidate returned, so the
-  candidate cannot pick it up from the caching allocator;
+- the float32 reference is computed only after the candidate returned, from the
+  scorer's own copies of the inputs, so the candidate cannot pick it up from the
+  caching allocator;
 - every timed call is checked too (random rows of random heads), so a
   candidate cannot be right on the small correctness shapes and wrong on the
   large timed ones, or right only on its first call;
+- on a CPU the candidate runs in a process of its own and each call is timed in
+  the scorer's process, with a clock the candidate cannot reach;
 - on a GPU: warm-up, an L2 flush (a 256 MB write) before each repetition, CUDA
-  events with a device-wide ``torch.cuda.synchronize()`` before the end event,
-  so work the candidate puts on other streams is timed too;
+  events with a device-wide synchronisation before the end event, so work the
+  candidate puts on other streams is timed too;
+- a configuration more than ``plausibility.threshold`` times faster than the
+  previous best version is re-measured with more repetitions, and flagged;
 - the aggregate is the geometric mean of TFLOPS over every configuration
   (``Score.geomean``), which is zero if any configuration fails.
 """
@@ -33,34 +40,29 @@ import json
 import math
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import NamedTuple
 
 import torch
 
+from orchestrator.core.candidate_process import CandidateError
+from orchestrator.core.kernel_checks import (Kernel, KernelCheckFailure, Plausibility, TrialInputs,
+                                             check_inputs_unchanged, check_output, open_kernel)
 from orchestrator.core.scoring import Score, ScoringFunction
 
 CONFIG_FILE = Path(__file__).with_name("configs.json")
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+INPUTS = "qkv"
 
 _clock = time.perf_counter  # bound before any candidate is imported
 
-AttentionFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, bool], torch.Tensor]
-
-
-#: Prefix of the private folder each candidate is imported from (marks its frames in tracebacks).
+#: Prefix of the private folder each candidate is written to (marks its frames in tracebacks).
 CANDIDATE_PREFIX = "avo_candidate_"
-
-
-class CandidateFailure(Exception):
-    """The candidate broke a rule; the message is the reason shown to the agent."""
 
 
 class Shape(NamedTuple):
@@ -99,6 +101,8 @@ class Suite(NamedTuple):
     l2_flush_bytes: int
     spot_heads: int
     spot_rows: int
+    plausibility_threshold: float
+    extra_repetitions: int
     correctness: tuple[Shape, ...]
     benchmarks: tuple[Shape, ...]
 
@@ -106,6 +110,7 @@ class Suite(NamedTuple):
     def load(cls, path: Path, device: str) -> Suite:
         section = json.loads(path.read_text(encoding="utf-8"))["gpu" if device == "cuda" else "cpu"]
         tolerance, timing, spot = section["tolerance"], section["timing"], section["spot_check"]
+        plausibility = section.get("plausibility", {})
         return cls(
             device=device,
             dtype=DTYPES[section["dtype"]],
@@ -117,6 +122,8 @@ class Suite(NamedTuple):
             l2_flush_bytes=timing["l2_flush_bytes"],
             spot_heads=spot["heads"],
             spot_rows=spot["rows"],
+            plausibility_threshold=plausibility.get("threshold", 2.0),
+            extra_repetitions=plausibility.get("extra_repetitions", 10),
             correctness=expand(section["correctness"]),
             benchmarks=expand(section["benchmarks"]),
         )
@@ -147,22 +154,27 @@ def reference_rows(
     return torch.softmax(scores, dim=-1) @ values
 
 
-def load_candidate(source_code: str, source_file: str) -> ModuleType:
-    """Import ``source_code`` as a fresh module from a private temporary copy.
-
-    Scoring the text the orchestrator passed, not the workspace file, means the
-    score belongs to exactly the source that gets committed.
-    """
-    directory = Path(tempfile.mkdtemp(prefix=CANDIDATE_PREFIX))
-    path = directory / Path(source_file).name
+def write_candidate(source_code: str, source_file: str) -> Path:
+    """``source_code`` in a private temporary folder: scoring the text the orchestrator passed, not the
+    workspace file, means the score belongs to exactly the source that gets committed."""
+    path = Path(tempfile.mkdtemp(prefix=CANDIDATE_PREFIX)) / Path(source_file).name
     path.write_text(source_code, encoding="utf-8")
-    name = f"{directory.name}_{path.stem}"
+    return path
+
+
+def import_candidate(path: Path) -> ModuleType:
+    """The candidate as a fresh module of this process (the GPU path: its kernels must launch in the
+    CUDA context that times them)."""
+    name = f"{path.parent.name}_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise CandidateFailure(f"cannot import {source_file}")
+        raise KernelCheckFailure(f"cannot import {path.name}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses, pickling and Triton's JIT look their module up here
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        raise KernelCheckFailure(f"importing {path.name} raised an exception:\n{describe_exception(error)}") from error
     return module
 
 
@@ -180,9 +192,8 @@ class Scorer(ScoringFunction):
         """The harness uses the defaults (configs.json next to this file, CUDA when available); tests
         pass a smaller configuration file or force the device."""
         self.suite = Suite.load(config_file, device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self._generator = torch.Generator(device=self.suite.device)
+        self._trials = TrialInputs(self.suite.device)
         self._picker = random.Random()
-        self._flush: torch.Tensor | None = None
 
     def get_configurations(self) -> list[str]:
         return [shape.name for shape in self.suite.benchmarks]
@@ -190,7 +201,8 @@ class Scorer(ScoringFunction):
     def get_scoring_context(self) -> str:
         suite = self.suite
         dtype = str(suite.dtype).removeprefix("torch.")
-        timing = "CUDA events, L2 flushed before each repetition" if suite.device == "cuda" else "perf_counter"
+        timing = ("CUDA events, L2 flushed before each repetition" if suite.device == "cuda"
+                  else "the scorer's clock in a separate process, including one pipe round trip")
         return (
             "Implement `attention(q, k, v, causal: bool) -> torch.Tensor` in the solution file.\n"
             f"q: (batch, heads, seq, head_dim), k and v: (batch, kv_heads, seq, head_dim), all {dtype} on "
@@ -210,25 +222,21 @@ class Scorer(ScoringFunction):
 
     def evaluate(self, source_code: str, source_file: str = "solution.py") -> Score:
         started = _clock()
-        seed = random.getrandbits(63)  # drawn before the candidate can touch any generator
-        self._generator.manual_seed(seed)
-        self._picker.seed(seed)
+        self._trials = TrialInputs(self.suite.device)  # seeded from the harness, before the candidate exists
+        self._picker.seed(self._trials.seed)
         if self.suite.device == "cpu":
             os.environ["TRITON_INTERPRET"] = "1"  # read when @triton.jit runs, i.e. at import
-        else:
-            self._flush = torch.empty(self.suite.l2_flush_bytes, dtype=torch.uint8, device="cuda")
+        plausibility = Plausibility(self.suite.plausibility_threshold, self.suite.extra_repetitions)
         try:
+            kernel = open_kernel(write_candidate(source_code, source_file), self.suite.device,
+                                 l2_flush_bytes=self.suite.l2_flush_bytes, load=import_candidate)
             try:
-                module = load_candidate(source_code, source_file)
-            except Exception as error:
-                raise CandidateFailure(f"importing {source_file} raised an exception:\n{describe_exception(error)}") from error
-            candidate = getattr(module, "attention", None)
-            if not callable(candidate):
-                raise CandidateFailure(f"{source_file} does not define a function `attention(q, k, v, causal)`")
-            for shape in self.suite.correctness:
-                self._checked_call(candidate, shape, full=True)
-            values = {shape.name: self._tflops(candidate, shape) for shape in self.suite.benchmarks}
-        except CandidateFailure as failure:
+                for shape in self.suite.correctness:
+                    self._checked_call(kernel, shape, full=True)
+                values = {shape.name: self._tflops(kernel, shape, plausibility) for shape in self.suite.benchmarks}
+            finally:
+                kernel.close()
+        except KernelCheckFailure as failure:
             return Score.failure(str(failure))
         checks = len(self.suite.correctness) + len(self.suite.benchmarks) * (self.suite.warmup + self.suite.repetitions)
         return Score(
@@ -236,83 +244,60 @@ class Scorer(ScoringFunction):
             passes_correctness=True,
             correctness_message=f"all {checks} calls matched the float32 reference and left their inputs unchanged",
             duration_s=_clock() - started,
+            artifacts={"plausibility": "\n".join(plausibility.notes)} if plausibility.notes else {},
         )
 
-    def _tflops(self, candidate: AttentionFunction, shape: Shape) -> float:
-        """Median-time TFLOPS over the timed repetitions, each one checked."""
+    def _tflops(self, kernel: Kernel, shape: Shape, plausibility: Plausibility) -> float:
+        """Median-time TFLOPS over the timed repetitions (more when implausible), each one checked."""
         for _ in range(self.suite.warmup):
-            self._checked_call(candidate, shape, full=False)
-        times = [self._checked_call(candidate, shape, full=False) for _ in range(self.suite.repetitions)]
-        return shape.flops / max(statistics.median(times), 1e-9) / 1e12
+            self._checked_call(kernel, shape, full=False)
+        return plausibility.measure(shape.name, lambda: self._checked_call(kernel, shape, full=False),
+                                    self.suite.repetitions, lambda seconds: shape.flops / max(seconds, 1e-9) / 1e12)
 
-    def _checked_call(self, candidate: AttentionFunction, shape: Shape, *, full: bool) -> float:
+    def _checked_call(self, kernel: Kernel, shape: Shape, *, full: bool) -> float:
         """Run the candidate once on fresh inputs, verify it, and return the call's duration in seconds."""
-        q, k, v = (self._random(shape, heads) for heads in (shape.heads, shape.kv_heads, shape.kv_heads))
+        generator = self._trials.generator()
+        q, k, v = (self._random(shape, heads, generator) for heads in (shape.heads, shape.kv_heads, shape.kv_heads))
         originals = (q.clone(), k.clone(), v.clone())
         try:
-            output, elapsed = self._timed(candidate, q, k, v, shape.causal)
+            call = kernel.call("attention", q, k, v, shape.causal)
+        except CandidateError as error:
+            raise KernelCheckFailure(f"{shape.name}: the solution raised an exception:\n{str(error)[-1500:]}") from error
+        except KernelCheckFailure:
+            raise
         except Exception as error:
-            raise CandidateFailure(
+            raise KernelCheckFailure(
                 f"{shape.name}: the solution raised an exception:\n{describe_exception(error)}"
             ) from error
-        problem = self._output_problem(output, (q, k, v), originals, shape, full=full)
+        try:
+            output = check_output(call, like=q, names=INPUTS)
+            check_inputs_unchanged(INPUTS, originals, call.arguments)
+        except KernelCheckFailure as failure:
+            raise KernelCheckFailure(f"{shape.name}: {failure}") from None
+        problem = self._wrong_values(output, originals, shape, full=full)
         if problem:
-            raise CandidateFailure(f"{shape.name}: {problem}")
-        return elapsed
+            raise KernelCheckFailure(f"{shape.name}: {problem}")
+        return call.seconds
 
-    def _random(self, shape: Shape, heads: int) -> torch.Tensor:
+    def _random(self, shape: Shape, heads: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randn(
             (shape.batch, heads, shape.seq, shape.head_dim),
-            generator=self._generator,
+            generator=generator,
             device=self.suite.device,
             dtype=self.suite.dtype,
         )
 
-    def _timed(
-        self, candidate: AttentionFunction, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool
-    ) -> tuple[object, float]:
-        """The candidate's output and its duration; on a GPU, the device-wide time including every stream."""
-        if self.suite.device != "cuda":
-            start = _clock()
-            output = candidate(q, k, v, causal)
-            return output, _clock() - start
-        if self._flush is not None:
-            self._flush.zero_()  # evict L2 so no repetition reads inputs cached by the previous one
-        torch.cuda.synchronize()
-        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        begin.record()
-        output = candidate(q, k, v, causal)
-        torch.cuda.synchronize()  # all streams: work hidden on a side stream is waited for before `end`
-        end.record()
-        end.synchronize()
-        return output, begin.elapsed_time(end) / 1e3
-
-    def _output_problem(
+    def _wrong_values(
         self,
-        output: object,
+        output: torch.Tensor,
         inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-        originals: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
         shape: Shape,
         *,
         full: bool,
     ) -> str | None:
-        """Why ``output`` is not an acceptable answer; None if it is. The reference is computed here, after the call."""
+        """Why ``output``'s values are wrong; None if they are right. The reference is computed here,
+        after the call, from the scorer's own copies of the inputs."""
         q, k, v = inputs
-        if type(output) is not torch.Tensor or output.layout != torch.strided:
-            return f"returned {type(output).__name__}, expected a dense torch.Tensor"
-        if output.shape != q.shape:
-            return f"returned shape {tuple(output.shape)}, expected {tuple(q.shape)}"
-        if output.dtype != q.dtype or output.device != q.device:
-            return f"returned {output.dtype} on {output.device}, expected {q.dtype} on {q.device}"
-        storage = output.untyped_storage().data_ptr()
-        for name, tensor in zip("qkv", inputs):
-            if tensor.untyped_storage().data_ptr() == storage:
-                return f"returned a tensor sharing memory with input {name}; allocate a new output"
-        for name, tensor, original in zip("qkv", inputs, originals):
-            if not torch.equal(tensor, original):
-                return f"modified its input {name}; inputs must be left unchanged"
-        if not bool(torch.isfinite(output).all()):
-            return "output contains NaN or Inf"
         for batch, head, rows in self._selection(shape, full=full):
             expected = reference_rows(q, k, v, shape.causal, batch, head, rows)
             got = output[batch, head, rows].float()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 
+from orchestrator.core.solution_layout import Candidate
 from orchestrator.core.types import Lineage, Solution
 from orchestrator.agent.truncation import truncate_middle
 
@@ -62,14 +63,26 @@ def unified_diff(old: str, new: str, old_name: str, new_name: str) -> str:
     return diff or "(no differences)"
 
 
-def recent_diffs(lineage: Lineage, solution_file: str, count: int = 2, limit_chars: int = 4000) -> str:
-    """Diffs of the last ``count`` commits against their parents, each bounded."""
+def candidate_diff(old: Candidate, new: Candidate, old_label: str, new_label: str, name: str) -> str:
+    """The unified diff of a candidate: its file, or each file of a directory solution (``name``, the
+    folder) that was added, removed or changed."""
+    if not old.files and not new.files:
+        return unified_diff(old.source, new.source, f"{old_label}/{name}", f"{new_label}/{name}")
+    paths = sorted(set(old.files) | set(new.files))
+    diffs = [unified_diff(old.files.get(path, ""), new.files.get(path, ""), f"{old_label}/{name}/{path}",
+                          f"{new_label}/{name}/{path}") for path in paths if old.files.get(path) != new.files.get(path)]
+    return "".join(diffs) or "(no differences)"
+
+
+def recent_diffs(lineage: Lineage, name: str, count: int = 2, limit_chars: int = 4000) -> str:
+    """Diffs of the last ``count`` commits against their parents, each bounded (``name``: the solution
+    file, or a directory solution's folder)."""
     parts = []
     for solution in lineage.solutions[-count:]:
         if solution.parent is None or solution.parent >= len(lineage.solutions):
             continue
         parent = lineage.solutions[solution.parent]
-        diff = unified_diff(parent.source, solution.source, f"v{parent.version}/{solution_file}", f"v{solution.version}/{solution_file}")
+        diff = candidate_diff(parent.candidate, solution.candidate, f"v{parent.version}", f"v{solution.version}", name)
         parts.append(f"v{parent.version} -> v{solution.version}: {first_line(solution.message)}\n{truncate_middle(diff, limit_chars)}")
     return "\n\n".join(parts) or "(no diffs yet: only the seed is committed)"
 

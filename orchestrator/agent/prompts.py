@@ -16,11 +16,19 @@ from orchestrator.agent.lineage_summary import (
     trajectory,
     versions_table,
 )
+from orchestrator.core.evolve_blocks import has_blocks
 from orchestrator.core.interfaces import VariationContext
+from orchestrator.core.solution_layout import Candidate, SolutionLayout
+
+EVOLVE_BLOCK_RULE = (
+    "\n- The solution marks what may evolve with EVOLVE-BLOCK-START / EVOLVE-BLOCK-END comments: change only "
+    "the code between them. Keep the markers and everything outside them exactly as they are; a candidate "
+    "that changes anything outside is not evaluated and is rejected."
+)
 
 SYSTEM_TEMPLATE = """\
-You are the variation operator of an evolutionary search ({project}). Each step you improve ONE file,
-`{solution_file}`, so that it stays correct and scores higher than the best committed version.
+You are the variation operator of an evolutionary search ({project}). Each step you improve {unit},
+so that it stays correct and scores higher than the best committed version.
 
 ## Scoring contract
 A candidate first has to pass the correctness check on fresh inputs; then it is measured on every
@@ -32,7 +40,7 @@ in a fresh container and committed only if it is correct and beats the best vers
 ## Rules
 - Everything you run (run_shell, evaluate) runs in a disposable sandbox container with the workspace
   mounted as the current directory, with no network access. Install nothing from the internet.
-- Only `{solution_file}` is the candidate; other files in the workspace are scratch space for you.
+- {candidate_rule}{blocks}
 - Work in a loop: read, consult the knowledge base, edit, evaluate, diagnose, repeat.
 - Evaluate before you submit. When the candidate is correct and faster, call submit with a short
   rationale. If you cannot improve it, submit nothing and say so: the attempt is recorded as failed.
@@ -43,15 +51,33 @@ in a fresh container and committed only if it is correct and beats the best vers
 def system_prompt(context: VariationContext, project: str) -> str:
     configurations = context.lineage.configurations or context.evaluator.configurations()
     scoring = context.evaluator.scoring_context().strip()
+    best = context.lineage.best
+    layout = context.solution_layout
     return SYSTEM_TEMPLATE.format(
         project=project,
-        solution_file=context.solution_file,
+        unit=_unit(layout),
+        candidate_rule=_candidate_rule(layout),
         configurations=", ".join(configurations) or "as defined by the scorer",
         scoring_context=f"\nThe scorer's own description:\n{scoring}\n" if scoring else "",
+        blocks=EVOLVE_BLOCK_RULE if best is not None and any(map(has_blocks, best.files.values() or [best.source]))
+        else "",
     )
 
 
-def first_message(context: VariationContext, knowledge: KnowledgeBase, current_source: str | None) -> str:
+def _unit(layout: SolutionLayout) -> str:
+    if layout.directory is None:
+        return f"ONE file, `{layout.entry}`"
+    return f"the files of ONE folder, `{layout.label}` (its entry file is `{layout.entry_path}`)"
+
+
+def _candidate_rule(layout: SolutionLayout) -> str:
+    if layout.directory is None:
+        return f"Only `{layout.entry}` is the candidate; other files in the workspace are scratch space for you."
+    return (f"Every file in `{layout.label}` is the candidate and is committed with it (text files only, at most "
+            f"{layout.max_files} files and {layout.max_bytes} bytes; no links); keep scratch files outside it.")
+
+
+def first_message(context: VariationContext, knowledge: KnowledgeBase, current: Candidate | None) -> str:
     lineage = context.lineage
     best = lineage.best
     configurations = lineage.configurations or context.evaluator.configurations()
@@ -60,12 +86,12 @@ def first_message(context: VariationContext, knowledge: KnowledgeBase, current_s
         parts.append(
             f"## Best version: v{best.version}, aggregate {best.aggregate:.6g}\n"
             f"per configuration: {per_configuration(best, configurations)}\n"
-            f"{_workspace_state(context.solution_file, current_source, best.source, best.version)}"
+            f"{_workspace_state(context.solution_layout.label, current, best.candidate, best.version)}"
         )
     parts += [
         f"## Score trajectory\n{trajectory(lineage)}",
         f"## Versions\n{versions_table(lineage, limit=15)}",
-        f"## Recent changes\n{recent_diffs(lineage, context.solution_file)}",
+        f"## Recent changes\n{recent_diffs(lineage, context.solution_layout.label.rstrip('/'))}",
         f"## Recent failed attempts (avoid repeating them)\n{attempts_table(lineage, limit=8)}",
     ]
     if context.directive:
@@ -75,10 +101,10 @@ def first_message(context: VariationContext, knowledge: KnowledgeBase, current_s
     return "\n\n".join(parts)
 
 
-def _workspace_state(solution_file: str, current: str | None, best_source: str, best_version: int) -> str:
+def _workspace_state(solution_file: str, current: Candidate | None, best: Candidate, best_version: int) -> str:
     if current is None:
         return f"`{solution_file}` is missing from the workspace; show_version({best_version}) has the best source."
-    if current == best_source:
+    if current.digest == best.digest:
         return f"`{solution_file}` in the workspace holds v{best_version}."
     return (
         f"`{solution_file}` in the workspace differs from v{best_version} (left by an earlier attempt); "

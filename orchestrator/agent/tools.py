@@ -19,11 +19,14 @@ from typing import Any, Callable, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestrator.agent.knowledge_base import KnowledgeBase
-from orchestrator.agent.lineage_summary import attempts_table, per_configuration, unified_diff, versions_table
+from orchestrator.agent.lineage_summary import (attempts_table, candidate_diff, per_configuration, unified_diff,
+                                                versions_table)
 from orchestrator.agent.messages import ToolCall, ToolSpec
 from orchestrator.agent.truncation import truncate_middle
+from orchestrator.core.evolve_blocks import candidate_outside_change
 from orchestrator.core.interfaces import Evaluator
 from orchestrator.core.scoring import Score
+from orchestrator.core.solution_layout import Candidate, SolutionLayout, read_candidate
 from orchestrator.core.types import Lineage
 from orchestrator.core.workspace_files import list_tree, read_text, write_text
 from orchestrator.errors import BudgetExhausted, LLMError, ScorerError
@@ -91,8 +94,9 @@ class RunShell(ToolArgs):
 
 
 class Evaluate(ToolArgs):
-    """Score the current solution file with the run's scoring function, in the sandbox:
-    correctness first, then the metric of every benchmark configuration."""
+    """Score the current solution (its file, or every file of its folder) with the run's
+    scoring function, in the sandbox: correctness first, then the metric of every benchmark
+    configuration."""
 
 
 class SearchKnowledge(ToolArgs):
@@ -118,16 +122,17 @@ class ViewLineage(ToolArgs):
 
 class ShowVersion(ToolArgs):
     """Show a committed version's source, or (diff=true) its unified diff against the
-    current solution file."""
+    current solution (every changed file of a folder solution)."""
 
     version: int = Field(ge=0)
     diff: bool = False
+    path: str | None = Field(default=None, description="only this file of a folder solution")
 
 
 class Submit(ToolArgs):
-    """Submit the current content of the solution file as this step's candidate and
-    end the step. It is re-scored in a fresh container and committed only if it is
-    correct and beats the best version."""
+    """Submit the current solution (its file, or every file of its folder) as this step's
+    candidate and end the step. It is re-scored in a fresh container and committed only if
+    it is correct and beats the best version."""
 
     rationale: str = Field(description="what changed and why it should be faster")
 
@@ -154,6 +159,7 @@ class ToolOutcome(BaseModel):
     is_error: bool = False
     submitted: bool = False
     source: str | None = None  # the candidate submitted, or the exact source an evaluation scored
+    files: dict[str, str] | None = None  # with a folder solution, its files (source is the entry file)
     rationale: str = ""
     score: Score | None = None
     sandbox: ExecResult | None = None  # what the sandbox saw of a run_shell call (for the run log)
@@ -199,10 +205,12 @@ class Toolbox:
         lineage: Lineage,
         knowledge: KnowledgeBase | None = None,
         output_limit: int = 12_000,
+        layout: SolutionLayout | None = None,
         shell_timeout_s: float | None = None,
     ) -> None:
         self.work_dir = Path(work_dir)
         self.solution_file = solution_file
+        self.layout = layout or SolutionLayout(entry=solution_file)
         self.shell = shell
         self.evaluator = evaluator
         self.lineage = lineage
@@ -244,11 +252,15 @@ class Toolbox:
         return outcome
 
     def solution_source(self) -> str:
-        """The current candidate: the solution file in the work dir, read as the runner reads it."""
+        """The current candidate's entry file (the solution file), read safely."""
+        return self.candidate().source
+
+    def candidate(self) -> Candidate:
+        """The current candidate, read as the runner reads it: the solution file, or its folder's files."""
         try:
-            return read_text(self.work_dir, self.solution_file)
+            return read_candidate(self.work_dir, self.layout)
         except FileNotFoundError as exc:
-            raise ToolFailure(f"{self.solution_file} does not exist in the workspace; write it first") from exc
+            raise ToolFailure(f"{self.layout.entry_path} does not exist in the workspace; write it first") from exc
 
     # --- file tools (host, confined to the work dir) ---
 
@@ -317,9 +329,15 @@ class Toolbox:
         return ToolOutcome(content="\n".join(parts), sandbox=result)
 
     def _evaluate(self, args: Evaluate) -> ToolOutcome:
-        source = self.solution_source()
-        score = self.evaluator.evaluate(source, purpose="agent-evaluate")
-        return ToolOutcome(content=format_score(score, self._configurations(), self.lineage), score=score, source=source)
+        candidate = self.candidate()
+        best = self.lineage.best
+        frozen = candidate_outside_change(best.candidate, candidate, self.layout.label) if best is not None else None
+        if frozen:
+            raise ToolFailure(f"not evaluated: {frozen} (show_version({best.version}, diff=true) shows your changes)")
+        score = self.evaluator.evaluate(candidate.source, purpose="agent-evaluate", files=candidate.files or None,
+                                        previous_best=best.score.values if best is not None else None)
+        return ToolOutcome(content=format_score(score, self._configurations(), self.lineage), score=score,
+                           source=candidate.source, files=candidate.files or None)
 
     def _configurations(self) -> list[str]:
         return self.lineage.configurations or self.evaluator.configurations()
@@ -354,16 +372,31 @@ class Toolbox:
         if args.version >= len(self.lineage.solutions):
             raise ToolFailure(f"no version v{args.version}; versions are v0..v{len(self.lineage.solutions) - 1}")
         solution = self.lineage.solutions[args.version]
-        if not args.diff:
-            return f"v{solution.version} (aggregate {solution.aggregate:.6g}) {self.solution_file}:\n{solution.source}"
-        current = self.solution_source()
-        return unified_diff(solution.source, current, f"v{solution.version}/{self.solution_file}", f"{self.solution_file} (current)")
+        files = solution.files or {self.layout.entry: solution.source}
+        if args.path is not None and args.path not in files:
+            raise ToolFailure(f"v{solution.version} has no file {args.path!r}; its files: {', '.join(files)}")
+        if args.diff:
+            current = self.candidate()
+            if args.path is not None:
+                return unified_diff(files[args.path], current.files.get(args.path, current.source),
+                                    f"v{solution.version}/{args.path}", f"{args.path} (current)")
+            if not solution.files:
+                return unified_diff(solution.source, current.source, f"v{solution.version}/{self.solution_file}",
+                                    f"{self.solution_file} (current)")
+            return candidate_diff(solution.candidate, current, f"v{solution.version}", "current",
+                                  self.layout.label.rstrip("/"))
+        shown = {args.path: files[args.path]} if args.path is not None else files
+        header = f"v{solution.version} (aggregate {solution.aggregate:.6g})"
+        if not solution.files:
+            return f"{header} {self.solution_file}:\n{solution.source}"
+        return "\n".join([header] + [f"--- {self.layout.label}{path} ---\n{text}" for path, text in shown.items()])
 
     def _submit(self, args: Submit) -> ToolOutcome:
-        source = self.solution_source()
-        if not source.strip():
-            raise ToolFailure(f"{self.solution_file} is empty; write the candidate before submitting")
-        return ToolOutcome(content="submitted", submitted=True, source=source, rationale=args.rationale)
+        candidate = self.candidate()
+        if not candidate.source.strip():
+            raise ToolFailure(f"{self.layout.entry_path} is empty; write the candidate before submitting")
+        return ToolOutcome(content="submitted", submitted=True, source=candidate.source,
+                           files=candidate.files or None, rationale=args.rationale)
 
 
 def format_score(score: Score, configurations: list[str], lineage: Lineage) -> str:
@@ -385,6 +418,7 @@ def format_score(score: Score, configurations: list[str], lineage: Lineage) -> s
         lines.append(f"best committed: v{best.version} aggregate {best.aggregate:.6g} (this is {(aggregate / best.aggregate - 1) * 100:+.1f}%)")
     if score.duration_s is not None:
         lines.append(f"evaluation took {score.duration_s:.1f}s")
+    lines += [f"--- {name} ---\n{text}" for name, text in score.artifacts.items()]
     return "\n".join(lines)
 
 

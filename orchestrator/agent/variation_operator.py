@@ -19,7 +19,7 @@ from orchestrator.agent.prompts import first_message, system_prompt
 from orchestrator.agent.tools import Shell, ToolFailure, Toolbox, ToolOutcome, tool_specs
 from orchestrator.agent.truncation import truncate_middle
 from orchestrator.core.interfaces import VariationContext, VariationResult
-from orchestrator.core.population import source_hash
+from orchestrator.core.solution_layout import Candidate, candidate_digest
 from orchestrator.core.run_log import RunLog
 from orchestrator.core.scoring import Score
 from orchestrator.errors import AvoError
@@ -79,6 +79,7 @@ class _Step:
         self.toolbox = Toolbox(
             work_dir=context.work_dir,
             solution_file=context.solution_file,
+            layout=context.solution_layout,
             shell=operator.shell,
             evaluator=context.evaluator,
             lineage=context.lineage,
@@ -100,7 +101,7 @@ class _Step:
         client, log, step = self.op.client, self.op.run_log, self.context.step
         messages = [
             Message.system(system_prompt(self.context, self.op.project)),
-            Message.user(first_message(self.context, self.op.knowledge, self._current_source())),
+            Message.user(first_message(self.context, self.op.knowledge, self._current_candidate())),
         ]
         log.emit("agent_step_start", step=step, llm=client.label, replay=client.is_replay, directive=self.context.directive)
         specs = self.toolbox.specs()
@@ -130,9 +131,9 @@ class _Step:
                     return self._submitted(outcome)
         return self._failed(f"turn budget spent ({self.op.max_turns} model turns) without a submit")
 
-    def _current_source(self) -> str | None:
+    def _current_candidate(self) -> Candidate | None:
         try:
-            return self.toolbox.solution_source()
+            return self.toolbox.candidate()
         except (ToolFailure, OSError):
             return None
 
@@ -163,7 +164,7 @@ class _Step:
         outcome = self.toolbox.dispatch(call)
         extra = {}
         if outcome.score is not None and outcome.source is not None:
-            self.evaluated[source_hash(outcome.source)] = outcome.score
+            self.evaluated[candidate_digest(outcome.source, outcome.files)] = outcome.score
             configurations = self.context.lineage.configurations or self.context.evaluator.configurations()
             extra = {"correct": outcome.score.passes_correctness, "aggregate": outcome.score.aggregate(configurations)}
         if outcome.sandbox is not None:
@@ -177,13 +178,13 @@ class _Step:
         return outcome
 
     def _submitted(self, outcome: ToolOutcome) -> VariationResult:
-        claimed = self.evaluated.get(source_hash(outcome.source or ""))
+        claimed = self.evaluated.get(candidate_digest(outcome.source or "", outcome.files))
         self.op.run_log.emit(
             "agent_submit", step=self.context.step, rationale=outcome.rationale,
             source_chars=len(outcome.source or ""), evaluated=claimed is not None, llm=self.op.client.label,
             **self.totals(),
         )
-        return VariationResult(submitted=True, source=outcome.source, rationale=outcome.rationale,
+        return VariationResult(submitted=True, source=outcome.source, files=outcome.files, rationale=outcome.rationale,
                                claimed_score=claimed, **self.totals())
 
     def _failed(self, reason: str) -> VariationResult:

@@ -119,7 +119,7 @@ def _reporting(kind: str, job: Callable[[argparse.Namespace], EvalResult | Reben
 
 def _eval(args: argparse.Namespace) -> EvalResult:
     config = _load(args)
-    candidate = read_file(args.file) if args.file else read_version(args.version, load_lineage(config))
+    candidate = read_file(args.file, config.layout) if args.file else read_version(args.version, load_lineage(config))
     baseline = resolve(args.baseline, config) if args.baseline else None
     with job_evaluator(config, "eval") as evaluator:
         return run_eval(config, evaluator, candidate, baseline, rounds=args.rounds, tolerance=args.tolerance,

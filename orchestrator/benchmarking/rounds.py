@@ -72,7 +72,7 @@ def measure_interleaved(evaluator: Evaluator, solutions: Sequence[SolutionUnderT
             history = scores[index]
             if history and not history[-1].passes_correctness:
                 continue
-            score = evaluator.evaluate(solutions[index].source, purpose=purpose)
+            score = evaluator.evaluate(solutions[index].source, purpose=purpose, files=solutions[index].files or None)
             history.append(score)
             if progress is not None:
                 state = number(score.aggregate(configurations)) if score.passes_correctness else "INCORRECT"

@@ -14,8 +14,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from orchestrator.config import EvolutionConfig
+from orchestrator.core.solution_layout import SolutionLayout
 from orchestrator.core.types import Lineage, Solution
-from orchestrator.errors import BenchmarkError
+from orchestrator.errors import BenchmarkError, WorkspaceEscape
 from orchestrator.persistence.store import open_store
 
 __all__ = ["SolutionUnderTest", "is_version_spec", "load_lineage", "read_file", "read_version", "resolve",
@@ -34,6 +35,7 @@ class SolutionUnderTest(BaseModel):
     source: str
     version: int | None = None
     commit: str | None = None
+    files: dict[str, str] = {}  # a directory solution's files (source is its entry file)
 
 
 def is_version_spec(text: str) -> bool:
@@ -50,8 +52,15 @@ def load_lineage(config: EvolutionConfig) -> Lineage:
     return lineage
 
 
-def read_file(path: Path) -> SolutionUnderTest:
-    """A solution file from the checkout (the pull request's candidate, or an exported best)."""
+def read_file(path: Path, layout: SolutionLayout | None = None) -> SolutionUnderTest:
+    """A solution file from the checkout (the pull request's candidate, or an exported best); with a
+    directory solution (``layout.directory``), a folder."""
+    if layout is not None and layout.directory is not None:
+        try:
+            tree = layout.seed(path)
+        except (OSError, WorkspaceEscape) as exc:
+            raise BenchmarkError(f"{path}: cannot read the solution folder: {exc}") from None
+        return SolutionUnderTest(label=f"folder {path}", source=tree.source, files=tree.files)
     try:
         source = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -75,7 +84,7 @@ def read_version(spec: str, lineage: Lineage) -> SolutionUnderTest:
 
 def resolve(spec: str, config: EvolutionConfig) -> SolutionUnderTest:
     """``vN`` or ``best`` of the config's lineage, or else a file path (``--baseline``)."""
-    return read_version(spec, load_lineage(config)) if is_version_spec(spec) else read_file(Path(spec))
+    return read_version(spec, load_lineage(config)) if is_version_spec(spec) else read_file(Path(spec), config.layout)
 
 
 def select_versions(spec: str, lineage: Lineage) -> list[SolutionUnderTest]:
@@ -102,4 +111,4 @@ def _at(lineage: Lineage, number: int) -> Solution:
 
 def _under_test(solution: Solution) -> SolutionUnderTest:
     return SolutionUnderTest(label=f"v{solution.version}", source=solution.source, version=solution.version,
-                             commit=solution.commit)
+                             commit=solution.commit, files=solution.files)

@@ -19,6 +19,7 @@ the run's containers are removed either way.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -31,13 +32,13 @@ from orchestrator.core.budget import Budget, BudgetMeter, BudgetUsage
 from orchestrator.core.interfaces import (Evaluator, NoSupervisor, StepOutcome, Supervisor, UsageMeter,
                                           VariationContext, VariationOperator, VariationResult)
 from orchestrator.core.interruption import Interruption, RunAborted
-from orchestrator.core.population import Population, Verdict, source_hash
+from orchestrator.core.population import Population, Verdict
 from orchestrator.core.run_log import RunLog, read_events
 from orchestrator.core.scoring import Score
+from orchestrator.core.solution_layout import Candidate, read_candidate
 from orchestrator.core.stall import StallWatch
 from orchestrator.core.types import Attempt, Lineage
-from orchestrator.core.workspace_files import read_text
-from orchestrator.errors import BudgetExhausted, ConfigError, LineageError, ReplayExhausted
+from orchestrator.errors import BudgetExhausted, ConfigError, LineageError, ReplayExhausted, WorkspaceEscape
 from orchestrator.persistence.store import LineageStore, open_store
 from orchestrator.persistence.workspace_lock import WorkspaceLock
 
@@ -66,10 +67,10 @@ def _new_run_id() -> str:
     return f"run-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
-def _default_evaluator(config: EvolutionConfig, run_id: str, run_log: RunLog) -> Evaluator:
+def _default_evaluator(config: EvolutionConfig, run_id: str, run_log: RunLog, split: str = "public") -> Evaluator:
     from orchestrator.sandbox_scoring import SandboxEvaluator
 
-    return SandboxEvaluator(config, run_id, run_log)
+    return SandboxEvaluator(config, run_id, run_log, split="hidden" if split == "hidden" else "public")
 
 
 def _default_agent(config: EvolutionConfig, run_id: str, run_log: RunLog,
@@ -109,7 +110,7 @@ class EvolutionRunner:
 
     def __init__(self, config: EvolutionConfig, *, operator: VariationOperator | None = None,
                  evaluator: Evaluator | None = None, supervisor: Supervisor | None = None,
-                 resume: bool = False) -> None:
+                 hidden_evaluator: Evaluator | None = None, resume: bool = False) -> None:
         self.config = config
         self.resume = resume
         self.run_id = _new_run_id()
@@ -117,6 +118,7 @@ class EvolutionRunner:
         self.store: LineageStore = open_store(config)
         self._operator = operator
         self._evaluator = evaluator
+        self._hidden_evaluator = hidden_evaluator  # scores the hidden split; never handed to the agent
         self._supervisor = supervisor
         self._closers: list[Callable[[], None]] = []
         self._population: Population | None = None
@@ -209,9 +211,13 @@ class EvolutionRunner:
     # -- set-up -------------------------------------------------------------------------------
 
     def _open_components(self) -> None:
+        self._use_problem_image()
         if self._evaluator is None:
             self._evaluator = _default_evaluator(self.config, self.run_id, self.run_log)
             self._closers.append(self._evaluator.close)
+        if self._hidden_evaluator is None and self.config.scoring.hidden is not None:
+            self._hidden_evaluator = _default_evaluator(self.config, self.run_id, self.run_log, split="hidden")
+            self._closers.append(self._hidden_evaluator.close)
         if self._operator is None:
             assert self._meter is not None
             operator, supervisor, close_shell = _default_agent(self.config, self.run_id, self.run_log, self._meter)
@@ -221,18 +227,37 @@ class EvolutionRunner:
         if self._supervisor is None:
             self._supervisor = NoSupervisor()
 
+    def _use_problem_image(self) -> None:
+        """With ``sandbox.packages``/``requirements``: run every call in the problem's derived image,
+        building it first when it is missing (once per content hash)."""
+        if not (self.config.sandbox.packages or self.config.sandbox.requirements):
+            return
+        from sandbox.problem_image import ProblemImage
+
+        started = time.monotonic()
+        steps: list[str] = []
+        policy = ProblemImage(self.config.sandbox).resolve(build=True, progress=steps.append)
+        self.config = self.config.model_copy(update={"sandbox": policy})
+        self.run_log.emit("problem_image", image=policy.image, built=bool(steps),
+                          seconds=round(time.monotonic() - started, 3), detail=steps)
+
     def _open_population(self, resuming: bool, prior: list[dict[str, Any]]) -> Population:
         assert self._evaluator is not None
         configurations = self._evaluator.configurations()
+        hidden = self._hidden_evaluator.configurations() if self._hidden_evaluator is not None else []
         if not resuming:
-            return Population(Lineage(configurations=configurations), self.config.min_improvement)
+            return Population(Lineage(configurations=configurations, hidden_configurations=hidden),
+                              self.config.min_improvement)
         self.store.recover()
         lineage = self.store.load()
-        missing = [name for name in configurations if name not in lineage.solutions[0].score.values]
-        if missing:
+        seed = lineage.solutions[0]
+        missing = [name for name in configurations if name not in seed.score.values]
+        missing += [name for name in hidden if name not in seed.hidden_values]
+        if missing or bool(hidden) != bool(seed.hidden_values):
             raise LineageError(f"the scorer's configurations changed since this lineage began (new: "
-                               f"{', '.join(missing)}); scores would not compare: start a new workspace")
-        lineage.configurations = configurations
+                               f"{', '.join(missing) or 'a hidden split'}); scores would not compare: "
+                               "start a new workspace")
+        lineage.configurations, lineage.hidden_configurations = configurations, hidden
         population = Population(lineage, self.config.min_improvement)
         for event in prior:
             if event.get("kind") == "rejection":
@@ -251,12 +276,26 @@ class EvolutionRunner:
 
     def _commit_seed(self) -> None:
         assert self._evaluator is not None and self._population is not None
-        source = self.config.seed_file.read_text(encoding="utf-8")
-        score = self._evaluator.evaluate(source, purpose="seed")
-        verdict = self._population.judge(score)
+        try:
+            seed = self.config.layout.seed(self.config.seed_file)
+        except WorkspaceEscape as exc:
+            raise ConfigError(f"seed_file {self.config.seed_file}: {exc}") from None
+        score = self._evaluator.evaluate(seed.source, purpose="seed", files=seed.files or None)
+        hidden = self._score_hidden(seed, "seed") if score.passes_correctness else None
+        verdict = self._population.judge(score, hidden)
         if not verdict.accepted:
-            raise ConfigError(f"seed {verdict.reason} (seed_file {self.config.seed_file}): fix the seed or the scorer")
-        self._commit(0, source, score, verdict, "seed")
+            detail = f" ({verdict.hidden_detail})" if verdict.hidden_detail else ""
+            raise ConfigError(f"seed {verdict.reason}{detail} (seed_file {self.config.seed_file}): "
+                              "fix the seed or the scorer")
+        self._commit(0, seed, score, verdict, "seed", hidden)
+
+    def _score_hidden(self, candidate: Candidate, purpose: str) -> Score | None:
+        """The hidden split's score of ``candidate`` (None without a hidden split)."""
+        if self._hidden_evaluator is None:
+            return None
+        best = self._population.best if self._population else None
+        return self._hidden_evaluator.evaluate(candidate.source, purpose=purpose, files=candidate.files or None,
+                                               previous_best=best.hidden_values if best else None)
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -300,8 +339,9 @@ class EvolutionRunner:
         self.run_log.emit("variation_start", step=step, best_version=best.version if best else None,
                           best_aggregate=best.aggregate if best else 0.0, directive=directive)
         context = VariationContext(
-            step=step, lineage=self._population.lineage, work_dir=self.config.work_dir,
-            solution_file=self.config.solution_file, directive=directive, evaluator=self._evaluator,
+            step=step, lineage=self._population.lineage.public_view(), work_dir=self.config.work_dir,
+            solution_file=self.config.solution_file, layout=self.config.layout, directive=directive,
+            evaluator=self._evaluator,
             run_log=self.run_log, tokens_left=self._budget.tokens_left, cost_left_usd=self._budget.cost_left_usd,
         )
         before = self._budget.usage
@@ -313,7 +353,7 @@ class EvolutionRunner:
         outcome = self._judge(step, result)
         self._stall.record(outcome, submitted=result.submitted)
         before = self._budget.usage
-        redirect = self._supervisor.after_step(outcome, self._population.lineage)
+        redirect = self._supervisor.after_step(outcome, self._population.lineage.public_view())
         if redirect is not None:  # the supervisor logs its own intervention, with its model's label
             self._meter.settle(redirect.tokens_used, redirect.cost_usd, since=before)
 
@@ -322,32 +362,40 @@ class EvolutionRunner:
         assert self._population is not None and self._evaluator is not None
         if not result.submitted:
             return self._reject(step, result.failure_reason or "no candidate submitted", result)
+        layout = self.config.layout
         try:
-            source = result.source if result.source is not None else read_text(
-                self.config.work_dir, self.config.solution_file)
+            submitted = result.files if layout.directory else result.source
+            candidate = (read_candidate(self.config.work_dir, layout) if submitted is None else
+                         layout.candidate(result.files) if layout.directory else Candidate(result.source))
         except OSError as exc:  # refused (a link, a FIFO, too large, not UTF-8) or missing
             return self._reject(step, f"candidate refused: {exc}", result)
-        duplicate = self._population.precheck(source)
-        if duplicate:
-            return self._reject(step, duplicate, result, source)
-        score = self._evaluator.evaluate(source, purpose="rescore")
-        verdict = self._population.judge(score)
+        refused = self._population.precheck(candidate, layout.label)
+        if refused:
+            return self._reject(step, refused, result, candidate)
+        best = self._population.best
+        score = self._evaluator.evaluate(candidate.source, purpose="rescore", files=candidate.files or None,
+                                         previous_best=best.score.values if best else None)
+        public_ok = score.passes_correctness and not score.failed_configurations(self._population.configurations)
+        hidden = self._score_hidden(candidate, "rescore") if public_ok else None
+        verdict = self._population.judge(score, hidden)
         if not verdict.accepted:
             reason = _rejection_reason(verdict, score, result.claimed_score)
-            return self._reject(step, reason, result, source, verdict.aggregate, score)
-        version = self._commit(step, source, score, verdict, result.rationale or f"step {step}",
+            return self._reject(step, reason, result, candidate, verdict.visible_aggregate, score,
+                                verdict.hidden_detail)
+        version = self._commit(step, candidate, score, verdict, result.rationale or f"step {step}", hidden,
                                claimed=result.claimed_score)
         return StepOutcome(step=step, committed=True, reason=f"committed v{version}: {verdict.reason}",
-                           aggregate=verdict.aggregate, source_hash=source_hash(source), rationale=result.rationale)
+                           aggregate=verdict.visible_aggregate, source_hash=candidate.digest,
+                           rationale=result.rationale)
 
-    def _commit(self, step: int, source: str, score: Score, verdict: Verdict, message: str,
-                claimed: Score | None = None) -> int:
+    def _commit(self, step: int, candidate: Candidate, score: Score, verdict: Verdict, message: str,
+                hidden: Score | None = None, claimed: Score | None = None) -> int:
         """Persist the next version (uninterruptible), then make the work tree match it."""
         assert self._population is not None and self._budget is not None
         usage = self._budget.usage
         solution = self._population.next_solution(
-            source, score, verdict, message=message, tokens_used=usage.tokens - self._tokens_at_commit,
-            cost_usd=round(usage.cost_usd - self._cost_at_commit, 6))
+            candidate, score, verdict, message=message, tokens_used=usage.tokens - self._tokens_at_commit,
+            cost_usd=round(usage.cost_usd - self._cost_at_commit, 6), hidden=hidden)
         with self._interruption.critical():
             stored = self.store.append(solution)
             self._population.admit(stored)
@@ -356,15 +404,17 @@ class EvolutionRunner:
         self._restore_best()  # the work tree now holds the new best version
         self.run_log.emit("commit", step=step, version=stored.version, parent=stored.parent,
                           aggregate=stored.aggregate, values=score.values, commit=stored.commit,
-                          reason=verdict.reason, message=message[:1000], source_hash=source_hash(source),
-                          **self._claim(claimed))
+                          reason=verdict.reason, message=message[:1000], source_hash=candidate.digest,
+                          **self._claim(claimed), **({"hidden_values": stored.hidden_values} if stored.hidden_values else {}))
         return stored.version
 
-    def _reject(self, step: int, reason: str, result: VariationResult, source: str | None = None,
-                aggregate: float = 0.0, rescore: Score | None = None) -> StepOutcome:
-        """Record a failed attempt and put the best version back in the work tree."""
+    def _reject(self, step: int, reason: str, result: VariationResult, candidate: Candidate | None = None,
+                aggregate: float = 0.0, rescore: Score | None = None, hidden_detail: str = "") -> StepOutcome:
+        """Record a failed attempt and put the best version back in the work tree. ``reason`` and
+        ``aggregate`` are what the agent reads (rebuilt from the run log on resume); ``rescore`` is the
+        public re-score and ``hidden_detail`` why the hidden split turned it down, for the user only."""
         assert self._population is not None
-        digest = source_hash(source) if source is not None else None
+        digest = candidate.digest if candidate is not None else None
         self._population.record_failure(Attempt(step=step, reason=reason, aggregate=aggregate,
                                                 source_hash=digest, rationale=result.rationale))
         self._restore_best()
@@ -372,7 +422,7 @@ class EvolutionRunner:
         self.run_log.emit("rejection", step=step, reason=reason, aggregate=aggregate, source_hash=digest,
                           values=rescore.values if rescore else None,
                           passes=rescore.passes_correctness if rescore else None, rationale=result.rationale[:300],
-                          **self._claim(result.claimed_score))
+                          **self._claim(result.claimed_score), **({"hidden_detail": hidden_detail} if hidden_detail else {}))
         return StepOutcome(step=step, committed=False, reason=reason, aggregate=aggregate,
                            source_hash=digest, rationale=result.rationale)
 
@@ -383,7 +433,7 @@ class EvolutionRunner:
         is then refused on its own."""
         assert self._population is not None
         try:
-            self._population.restore(self.config.work_dir, self.config.solution_file)
+            self._population.restore(self.config.work_dir, self.config.layout)
         except OSError as exc:
             self.run_log.emit("restore_failed", reason=str(exc)[:500])
 

@@ -8,7 +8,7 @@ double is a plain class.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -16,14 +16,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.core.run_log import RunLog
 from orchestrator.core.scoring import Score
+from orchestrator.core.solution_layout import SolutionLayout
 from orchestrator.core.types import Lineage
 
 
 @runtime_checkable
 class Evaluator(Protocol):
-    """Scores source code in a fresh sandbox container; never runs it on the host."""
+    """Scores source code in a fresh sandbox container; never runs it on the host.
 
-    def evaluate(self, source_code: str, *, purpose: str = "evaluate") -> Score: ...
+    ``previous_best`` is the best committed version's values (None for the seed); the
+    scorer may compare with it (``orchestrator.core.scoring.previous_best``). ``files`` is a
+    directory solution's tree (``source_code`` is then its entry file).
+    """
+
+    def evaluate(self, source_code: str, *, purpose: str = "evaluate",
+                 previous_best: Mapping[str, float] | None = None,
+                 files: Mapping[str, str] | None = None) -> Score: ...
 
     def configurations(self) -> list[str]: ...
 
@@ -41,6 +49,11 @@ class VariationContext(BaseModel):
     lineage: Lineage
     work_dir: Path  # the agent's writable tree (mounted in the sandbox at /workspace)
     solution_file: str
+    layout: SolutionLayout | None = None  # None: the single file solution_file
+
+    @property
+    def solution_layout(self) -> SolutionLayout:
+        return self.layout or SolutionLayout(entry=self.solution_file)
     directive: str | None = None  # the supervisor's redirect, if any
     evaluator: Evaluator
     run_log: RunLog
@@ -61,6 +74,7 @@ class VariationResult(BaseModel):
 
     submitted: bool
     source: str | None = None
+    files: dict[str, str] | None = None  # a directory solution's tree (source is its entry file)
     rationale: str = ""
     failure_reason: str = ""
     claimed_score: Score | None = None

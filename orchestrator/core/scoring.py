@@ -8,8 +8,11 @@ for the original AVO implementation port by changing that one import.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from abc import ABC, abstractmethod
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +32,8 @@ class Score(BaseModel):
     correctness_message: str = ""
     error: str | None = None
     duration_s: float | None = None
+    #: Text the agent is shown with the score (an evaluator's stderr, feedback, other metrics).
+    artifacts: dict[str, str] = Field(default_factory=dict)
 
     @property
     def geomean(self) -> float:
@@ -80,3 +85,50 @@ class ScoringFunction(ABC):
     def get_scoring_context(self) -> str:
         """Text shown to the agent: what is measured, the interface, the rules."""
         return ""
+
+
+#: The variable the call harness sets to the previous best version's values (JSON), when there is one.
+PREVIOUS_BEST_VARIABLE = "AVO_PREVIOUS_BEST"
+
+
+def previous_best() -> dict[str, float]:
+    """The best committed version's value per configuration, for the scorer of the current call
+    (empty when scoring the seed). A scorer may compare with it, e.g. to re-measure an implausible
+    jump (``kernel_checks.Plausibility``); the candidate can read it too, as the agent can."""
+    try:
+        values = json.loads(os.environ.get(PREVIOUS_BEST_VARIABLE) or "{}")
+    except ValueError:
+        return {}
+    return {str(k): float(v) for k, v in values.items() if isinstance(v, (int, float))} if isinstance(values, dict) else {}
+
+
+#: Set in the calls that score a hidden split (``scoring.hidden``): the split's name, and where its data is.
+SPLIT_VARIABLE = "AVO_SPLIT"
+HIDDEN_DIR_VARIABLE = "AVO_HIDDEN_DIR"
+
+
+def current_split() -> str:
+    """``"hidden"`` in the calls that score the hidden split (pre-commit re-scores), else ``"public"``.
+
+    A scorer with a hidden split returns, in a hidden call, its hidden configurations from
+    ``get_configurations()`` and scores them in ``evaluate()``.
+    """
+    return "hidden" if os.environ.get(SPLIT_VARIABLE) == "hidden" else "public"
+
+
+def hidden_data_dir() -> Path | None:
+    """The hidden split's data (``scoring.hidden.data_dir``, read-only) in a hidden call, else None."""
+    folder = os.environ.get(HIDDEN_DIR_VARIABLE)
+    return Path(folder) if folder and current_split() == "hidden" else None
+
+
+#: Set when the solution is a folder (``solution_dir``): its path in the scoring container.
+SOLUTION_DIR_VARIABLE = "AVO_SOLUTION_DIR"
+
+
+def solution_dir() -> Path | None:
+    """A directory solution's folder in the scoring call (``evaluate`` then gets its entry file's
+    text as ``source_code`` and its path under the folder as ``source_file``); None for one file.
+    Load its files from here; nothing of it is on the scorer's import path."""
+    folder = os.environ.get(SOLUTION_DIR_VARIABLE)
+    return Path(folder) if folder else None

@@ -42,7 +42,7 @@ from typing import Literal, TypeVar
 
 from orchestrator.errors import WorkspaceEscape
 
-__all__ = ["MAX_TEXT_BYTES", "FileEntry", "clear_dir", "entry", "list_tree", "read_bytes", "read_text",
+__all__ = ["MAX_TEXT_BYTES", "FileEntry", "clear_dir", "entry", "list_tree", "read_bytes", "read_text", "remove",
            "write_bytes", "write_text"]
 
 #: The largest file read whole (a larger solution is refused rather than committed).
@@ -163,15 +163,36 @@ def list_tree(root: Path, relative: str = ".", *, skip: frozenset[str] = frozens
     return found
 
 
-def clear_dir(root: Path) -> None:
-    """Remove everything inside ``root`` (kept itself: a warm container may have it mounted),
-    giving the host user's own folders their permissions back where the sandbox took them.
+def remove(root: Path, relative: str) -> None:
+    """Remove what is at ``relative``: a folder with everything in it, anything else (a link
+    itself, never what it points to) unlinked. Nothing there is fine."""
+    parts = _parts(relative)
+    if not parts:
+        raise IsADirectoryError(f"{relative!r} names the root folder; use clear_dir")
+    try:
+        with _directory(root, parts[:-1]) as folder:
+            name = parts[-1]
+            found = _lstat(folder, name)
+            if found is None:
+                return
+            if stat.S_ISDIR(found.st_mode):
+                clear_dir(root, relative)
+                _retrying(folder, lambda: os.rmdir(name, dir_fd=folder))
+            else:
+                _retrying(folder, lambda: os.unlink(name, dir_fd=folder))
+    except FileNotFoundError:
+        return
+
+
+def clear_dir(root: Path, relative: str = ".") -> None:
+    """Remove everything inside ``root`` or its folder ``relative`` (kept itself: a warm
+    container may have it mounted), giving the host user's own folders their permissions back where the sandbox took them.
 
     One descriptor is held at a time, whatever the depth (a candidate can nest folders
     deeper than the host's open-file limit): the walk climbs back through ``..`` and checks
     it arrives in the very folder it left, so a folder moved meanwhile is never followed out.
     """
-    with _directory(root, ()) as top:
+    with _directory(root, _parts(relative)) as top:
         _reclaim_fd(top)
         fd = os.dup(top)
         # per level: the names still to remove, and (for levels below the root) the folder's

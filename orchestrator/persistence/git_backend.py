@@ -25,6 +25,7 @@ the whole lineage from git alone::
     Avo-Cost: 0.042
     Avo-Correctness: "ok"
     Avo-Duration: 3.2
+    Avo-Hidden-Values: {"hidden:case_a": 0.9}   (only with a hidden split; the repository is host-only)
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import git
 from pydantic import ValidationError
 
 from orchestrator.core.scoring import Score
-from orchestrator.core.types import Lineage, Solution
+from orchestrator.core.types import Lineage, Solution, lineage_of
 from orchestrator.errors import LineageError
 
 __all__ = ["GitLineageStore", "format_message", "parse_message"]
@@ -60,7 +61,7 @@ REPO_CONFIG = {
     ("user", "email"): "avo@localhost",
 }
 ACTOR = git.Actor("avo", "avo@localhost")
-_TRAILER = re.compile(r"^(Avo-[A-Za-z]+): (.*)$")
+_TRAILER = re.compile(r"^(Avo-[A-Za-z-]+): (.*)$")
 
 
 def format_message(solution: Solution) -> str:
@@ -79,6 +80,8 @@ def format_message(solution: Solution) -> str:
         "Avo-Correctness": json.dumps(solution.score.correctness_message),
         "Avo-Duration": json.dumps(solution.score.duration_s),
     }
+    if solution.hidden_values:
+        trailers["Avo-Hidden-Values"] = json.dumps(solution.hidden_values)
     block = "\n".join(f"{key}: {value}" for key, value in trailers.items())
     body = f"{message}\n\n" if message else ""
     return f"{subject.strip()[:120]}\n\n{body}{block}\n"
@@ -99,11 +102,18 @@ def parse_message(text: str) -> tuple[str, dict[str, str]]:
     return "\n\n".join(paragraphs[1:-1]), trailers
 
 
-def solution_from_commit(commit: git.Commit, solution_file: str) -> Solution:
-    """Rebuild one version from its commit (message trailers + the committed file)."""
+def _tree_files(commit: git.Commit, folder: str) -> dict[str, str]:
+    """Every file committed under ``folder``, by its path inside it."""
+    return {blob.path[len(folder) + 1:]: blob.data_stream.read().decode("utf-8")
+            for blob in (commit.tree / folder).traverse() if blob.type == "blob"}
+
+
+def solution_from_commit(commit: git.Commit, solution_file: str, solution_dir: str | None = None) -> Solution:
+    """Rebuild one version from its commit (message trailers + the committed file, or folder)."""
     message, trailers = parse_message(str(commit.message))
     try:
-        source = (commit.tree / solution_file).data_stream.read().decode("utf-8")
+        files = _tree_files(commit, solution_dir) if solution_dir else {}
+        source = files[solution_file] if solution_dir else (commit.tree / solution_file).data_stream.read().decode("utf-8")
         parent = trailers["Avo-Parent"]
         duration = json.loads(trailers.get("Avo-Duration", "null"))
         score = Score(
@@ -123,6 +133,8 @@ def solution_from_commit(commit: git.Commit, solution_file: str) -> Solution:
             tokens_used=int(trailers["Avo-Tokens"]),
             cost_usd=float(trailers["Avo-Cost"]),
             commit=commit.hexsha,
+            hidden_values=json.loads(trailers.get("Avo-Hidden-Values", "{}")),
+            files=files,
         )
     except (KeyError, ValueError, TypeError, ValidationError) as exc:
         raise LineageError(f"commit {commit.hexsha[:12]} is not an avo version (bad or missing trailer: {exc}); "
@@ -130,11 +142,13 @@ def solution_from_commit(commit: git.Commit, solution_file: str) -> Solution:
 
 
 class GitLineageStore:
-    """``LineageStore`` over a host-only git repository."""
+    """``LineageStore`` over a host-only git repository; a directory solution is committed as the
+    folder ``solution_dir`` (``solution_file`` is then its entry file, inside it)."""
 
-    def __init__(self, repo_dir: Path, solution_file: str) -> None:
+    def __init__(self, repo_dir: Path, solution_file: str, solution_dir: str | None = None) -> None:
         self.repo_dir = Path(repo_dir)
         self.solution_file = solution_file
+        self.solution_dir = solution_dir
 
     def exists(self) -> bool:
         if not (self.repo_dir / ".git").is_dir():
@@ -149,18 +163,17 @@ class GitLineageStore:
         chain = [repo.head.commit]
         while chain[-1].parents:
             chain.append(chain[-1].parents[0])
-        solutions = [solution_from_commit(commit, self.solution_file) for commit in reversed(chain)]
+        solutions = [solution_from_commit(commit, self.solution_file, self.solution_dir) for commit in reversed(chain)]
         for index, solution in enumerate(solutions):
             if solution.version != index:
                 raise LineageError(f"{self.repo_dir}: commit {solution.commit} carries v{solution.version} at "
                                    f"position {index}; the history was rewritten: restore it or start a new workspace")
             self._tag(repo, solution.version, repo.commit(solution.commit))
-        configurations = list(solutions[0].score.values) if solutions else []
-        return Lineage(configurations=configurations, solutions=solutions)
+        return lineage_of(solutions)
 
     def append(self, solution: Solution) -> Solution:
-        """One commit holding the solution file, then tag ``vN`` (re-created by load if a kill
-        lands in between)."""
+        """One commit holding the solution file (or folder, files no longer in it removed), then tag
+        ``vN`` (re-created by load if a kill lands in between)."""
         repo = self._open(create=True)
         expected = 0
         if repo.head.is_valid():
@@ -168,16 +181,30 @@ class GitLineageStore:
             expected = int(trailers.get("Avo-Version", "-1")) + 1
         if solution.version != expected:
             raise LineageError(f"{self.repo_dir}: cannot commit v{solution.version}, next is v{expected}")
-        target = self.repo_dir / self.solution_file
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(solution.source, encoding="utf-8")
-        repo.index.add([self.solution_file])
+        repo.index.add(self._write(repo, solution))
         commit = repo.index.commit(
             format_message(solution), author=ACTOR, committer=ACTOR,
             author_date=solution.created_at, commit_date=solution.created_at, skip_hooks=True,
         )
         self._tag(repo, solution.version, commit)
         return solution.model_copy(update={"commit": commit.hexsha})
+
+    def _write(self, repo: git.Repo, solution: Solution) -> list[str]:
+        """Write the version's files into the repository's folder; the paths to stage. The text is the
+        runner's validated copy, never the untrusted work tree."""
+        if self.solution_dir is None:
+            files = {self.solution_file: solution.source}
+        else:
+            files = {f"{self.solution_dir}/{path}": text for path, text in solution.files.items()}
+            previous = set(_tree_files(repo.head.commit, self.solution_dir)) if repo.head.is_valid() else set()
+            gone = [f"{self.solution_dir}/{path}" for path in previous - set(solution.files)]
+            if gone:
+                repo.index.remove(gone, working_tree=True)
+        for path, text in files.items():
+            target = self.repo_dir / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        return sorted(files)
 
     def recover(self) -> None:
         """Drop lock files (``index.lock``, ``HEAD.lock``, ref locks) a killed commit left behind."""

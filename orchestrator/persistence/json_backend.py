@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from orchestrator.core.types import Lineage, Solution
+from orchestrator.core.types import Lineage, Solution, lineage_of
 from orchestrator.errors import LineageError
 
 __all__ = ["JsonLineageStore"]
@@ -42,8 +42,7 @@ class JsonLineageStore:
         for index, solution in enumerate(solutions):
             if solution.version != index:
                 raise LineageError(f"{self.path}: version {solution.version} found at position {index}")
-        configurations = list(solutions[0].score.values) if solutions else []
-        return Lineage(configurations=configurations, solutions=solutions)
+        return lineage_of(solutions)
 
     def append(self, solution: Solution) -> Solution:
         lineage = self.load()

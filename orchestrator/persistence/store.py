@@ -38,7 +38,7 @@ def open_store(config: EvolutionConfig) -> LineageStore:
     if config.git_persist:
         from orchestrator.persistence.git_backend import GitLineageStore
 
-        return GitLineageStore(config.lineage_dir, config.solution_file)
+        return GitLineageStore(config.lineage_dir, config.solution_file, config.layout.directory)
     from orchestrator.persistence.json_backend import JsonLineageStore
 
     return JsonLineageStore(config.lineage_json_path)

@@ -1,7 +1,10 @@
 """In-container call harness: runs one method of the user's scorer and frames its result.
 
 Run as ``python3 /opt/avo/harness/call_harness.py`` with one JSON request on stdin:
-``{"sys_path", "module_file", "class_name", "method", "kwargs", "seed", "nonce"}``.
+``{"sys_path", "module_file", "class_name", "method", "kwargs", "seed", "nonce"}`` and
+optionally ``init_kwargs`` (for the class), ``sys_path_after`` (entries searched after
+site-packages: stand-ins that an installed package should win over) and ``environment``
+(variables set before the scorer is imported).
 The last thing written to stdout is ``nonce + json + nonce`` where json is
 ``{"result": ...}`` or ``{"harness_error": "traceback tail"}``.
 
@@ -49,7 +52,9 @@ def _jsonable(value: object) -> object:
 def _run_scorer(request: dict) -> object:
     for entry in reversed(request.get("sys_path", [])):
         sys.path.insert(0, entry)
+    sys.path.extend(request.get("sys_path_after", []))
     sys.path.append(os.getcwd())  # lets a scorer `import solution`, after everything else
+    os.environ.update(request.get("environment", {}))
     spec = importlib.util.spec_from_file_location("avo_user_scorer", request["module_file"])
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import the scorer from {request['module_file']}")
@@ -57,7 +62,7 @@ def _run_scorer(request: dict) -> object:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     _seed_generators(int(request["seed"]))
-    scorer = getattr(module, request["class_name"])()
+    scorer = getattr(module, request["class_name"])(**request.get("init_kwargs", {}))
     return _jsonable(getattr(scorer, request["method"])(**request.get("kwargs", {})))
 
 
@@ -93,7 +98,10 @@ def _parent() -> int:
     nonce = str(request.pop("nonce"))
     read_fd, write_fd = os.pipe()
     child = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), _CHILD_FLAG, str(write_fd)],
+        # -I: neither the environment nor a working directory puts anything on the scorer's path or runs
+        # at start-up (a sitecustomize.py or a .pth among the candidate's files); -B: no bytecode written;
+        # -u: what the scorer and the candidate print is not lost when one of them calls os._exit.
+        [sys.executable, "-I", "-B", "-u", os.path.abspath(__file__), _CHILD_FLAG, str(write_fd)],
         stdin=subprocess.PIPE,
         pass_fds=(write_fd,),
     )

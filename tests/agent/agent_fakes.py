@@ -40,7 +40,7 @@ class FakeEvaluator:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
 
-    def evaluate(self, source_code: str, *, purpose: str = "evaluate") -> Score:
+    def evaluate(self, source_code: str, *, purpose: str = "evaluate", previous_best=None, files=None) -> Score:
         self.calls.append((source_code, purpose))
         if "# correct" not in source_code:
             return Score.failure("output differs from sorted(xs) on input 3", error="AssertionError: [3, 1, 2]")

@@ -167,7 +167,7 @@ class BrokenEvaluator(FakeEvaluator):
         super().__init__()
         self.exc = exc
 
-    def evaluate(self, source_code: str, *, purpose: str = "evaluate"):
+    def evaluate(self, source_code: str, *, purpose: str = "evaluate", previous_best=None, files=None):
         raise self.exc
 
 

@@ -7,7 +7,6 @@ kernels are this folder's own.
 
 from __future__ import annotations
 
-import builtins
 import json
 import random
 from pathlib import Path
@@ -171,37 +170,53 @@ def test_bad_kernels_fail_with_their_reason(scorer, label: str) -> None:  # type
     assert reason in score.correctness_message, score.correctness_message
 
 
-def test_inputs_are_fresh_per_call_and_per_evaluation(scorer, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+#: A candidate that records the first values of every q it is called with (it runs in a process of its
+#: own on a CPU, so it writes them to the file the test names).
+RECORDER = (
+    "import json, os\nimport torch\nimport torch.nn.functional as F\n"
+    "torch.manual_seed(0)\n\n"
+    "def attention(q, k, v, causal):\n"
+    "    with open(os.environ['AVO_TEST_SEEN'], 'a') as seen:\n"
+    "        seen.write(json.dumps(q.flatten()[:8].tolist()) + '\\n')\n"
+    "    return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)\n"
+)
+
+
+def recorded(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_inputs_are_fresh_per_call_and_per_evaluation(scorer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Every call sees new inputs, even when the candidate reseeds torch's global generator at import."""
-    seen: list[tuple[float, ...]] = []
-    monkeypatch.setattr(builtins, "_avo_test_seen", seen, raising=False)
-    source = (
-        "import builtins\nimport torch\nimport torch.nn.functional as F\n"
-        "torch.manual_seed(0)\n\n"
-        "def attention(q, k, v, causal):\n"
-        "    builtins._avo_test_seen.append(tuple(q.flatten()[:8].tolist()))\n"
-        "    return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)\n"
-    )
+    monkeypatch.setenv("AVO_TEST_SEEN", str(tmp_path / "seen"))
     for seed in (1, 2):
         random.seed(seed)
-        assert scorer.evaluate(source).passes_correctness
+        assert scorer.evaluate(RECORDER).passes_correctness
+    seen = recorded(tmp_path / "seen")
     calls = len(scorer.suite.correctness) + len(scorer.suite.benchmarks) * (scorer.suite.warmup + scorer.suite.repetitions)
     assert len(seen) == 2 * calls
     assert len(set(seen)) == len(seen)
 
 
-def test_same_harness_seed_gives_the_same_inputs(scorer, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_same_harness_seed_gives_the_same_inputs(scorer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Inputs come from the harness's seed alone, so a re-score in a fresh container with the same seed sees the same data."""
-    seen: list[tuple[float, ...]] = []
-    monkeypatch.setattr(builtins, "_avo_test_seen", seen, raising=False)
-    source = (
-        "import builtins\nimport torch.nn.functional as F\n\n"
-        "def attention(q, k, v, causal):\n"
-        "    builtins._avo_test_seen.append(tuple(q.flatten()[:8].tolist()))\n"
-        "    return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)\n"
-    )
+    monkeypatch.setenv("AVO_TEST_SEEN", str(tmp_path / "seen"))
     for _ in range(2):
         random.seed(7)
-        scorer.evaluate(source)
+        scorer.evaluate(RECORDER)
+    seen = recorded(tmp_path / "seen")
     half = len(seen) // 2
-    assert seen[:half] == seen[half:]
+    assert half and seen[:half] == seen[half:]
+
+
+def test_an_implausible_jump_over_the_previous_best_is_re_measured_and_noted(
+    scorer, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    names = scorer.get_configurations()
+    monkeypatch.setenv("AVO_PREVIOUS_BEST", json.dumps({name: 1e-9 for name in names}))
+    score = scorer.evaluate(SDPA)
+    assert score.passes_correctness
+    notes = score.artifacts["plausibility"].splitlines()
+    assert [note.split(":")[0] for note in notes] == names
+    assert all(f"re-measured over {scorer.suite.repetitions + scorer.suite.extra_repetitions} trials" in note
+               for note in notes)

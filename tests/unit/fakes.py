@@ -36,7 +36,7 @@ class FakeEvaluator:
         self.noise = noise or (lambda call: 1.0)
         self.closed = False
 
-    def evaluate(self, source_code: str, *, purpose: str = "evaluate") -> Score:
+    def evaluate(self, source_code: str, *, purpose: str = "evaluate", previous_best=None, files=None) -> Score:
         self.calls.append((purpose, source_code))
         if "BROKEN" in source_code:
             return Score.failure("wrong output on input 3")

@@ -94,7 +94,7 @@ def test_eval_verdicts_and_exit_codes(make_config: MakeConfig) -> None:
 
 def test_one_slower_configuration_within_the_aggregate_tolerance_is_flagged_but_passes(make_config: MakeConfig) -> None:
     class Skewed(FakeEvaluator):
-        def evaluate(self, source_code: str, *, purpose: str = "evaluate") -> Score:
+        def evaluate(self, source_code: str, *, purpose: str = "evaluate", previous_best=None, files=None) -> Score:
             score = super().evaluate(source_code, purpose=purpose)
             if "cand" in source_code:  # 10 % slower on "small", 10 % faster on "large"
                 score = score.model_copy(update={"values": {"small": 0.9, "large": 1.1}})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import EvolutionConfig
+from orchestrator.config import EvolutionConfig, HiddenSplit
 from orchestrator.errors import ConfigError
 from orchestrator.scorer_staging import stage_scorer, unstage
 
@@ -43,6 +43,20 @@ def test_a_new_run_removes_a_killed_runs_staging(tmp_path: Path) -> None:
     old = stage_scorer(config, "run-killed")
     new = stage_scorer(config, "run-next")
     assert not old.exists() and staged_files(new) == ["scorer.py"]
+
+
+def test_both_splits_of_a_run_are_staged_side_by_side(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    public = stage_scorer(config, "run-1", "public")
+    hidden = stage_scorer(config, "run-1", "hidden")
+    assert public.exists() and hidden.exists() and public != hidden
+
+
+def test_the_hidden_splits_data_is_never_staged(tmp_path: Path) -> None:
+    config = project(tmp_path, files=["data"])
+    config = config.model_copy(update={"scoring": config.scoring.model_copy(
+        update={"hidden": HiddenSplit(data_dir=tmp_path / "data" / "sub")})})
+    assert staged_files(stage_scorer(config, "run-1")) == ["data/a.json", "scorer.py"]
 
 
 def test_the_run_files_are_never_staged_even_from_the_scorer_folder(tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+ORIGIN = "the scorer's own folder"

@@ -1,0 +1,2 @@
+import os
+os.environ["SHADOW_SITECUSTOMIZE"] = "1"
