@@ -21,13 +21,13 @@ def emit(event: str, **fields) -> None:
 def sandbox_mode(request: dict) -> None:
     from sandbox import Sandbox, SandboxError, SandboxPolicy
 
-    policy = SandboxPolicy(backend="broker", broker_socket=request["socket"], **request.get("policy", {}))
+    policy = SandboxPolicy(**{"backend": "broker", "broker_socket": request["socket"], **request.get("policy", {})})
     try:
         sandbox = Sandbox(policy, Path(request["workspace"]), run_id=request.get("run_id", "tenant-run"))
     except SandboxError as exc:
         emit("error", type=type(exc).__name__, message=str(exc))
         return
-    emit("open", gpus=sandbox._backend.gpus)  # type: ignore[union-attr]
+    emit("open", gpus=getattr(sandbox._backend, "gpus", None))  # the broker's lease (none with slurm)
     try:
         for command in request.get("calls", []):
             if isinstance(command, dict):  # an action of the tenant on the host, between calls

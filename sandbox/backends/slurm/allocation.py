@@ -155,7 +155,7 @@ def submit_holder(policy: SandboxPolicy, run_id: str, heartbeat: Heartbeat) -> A
         f"export PYTHONPATH={shlex.quote(str(SOURCE_ROOT))}",
         f"exec {shlex.quote(helper_python(slurm.python))} -m sandbox.backends.slurm.node_helper hold "
         f"--heartbeat {shlex.quote(str(beat))} --stale-after {slurm.stale_after_s:g} "
-        f"--poll {max(0.5, min(slurm.heartbeat_s, 5.0)):g}",
+        f"--poll {max(0.5, min(slurm.heartbeat_s, 5.0)):g} --node-backend {slurm.node_backend}",
         ""])
     options = [f"--job-name={HOLDER_PREFIX}{run_id}", f"--output={log}", f"--comment={owner_comment(run_id)}",
                "--export=PATH,HOME", *resource_options(policy)]

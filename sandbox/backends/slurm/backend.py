@@ -21,7 +21,6 @@ from ...policy import SandboxPolicy
 from ...result import ExecResult
 from ..base import LABEL_RUN, Command, EventSink, call_environment, shell_script
 from .lease import RunAllocation, close_run_allocation, open_run_allocation
-from .node_helper import BROKER_MISSING
 from .steps import helper_python, run_helper
 from .wire import LABEL_CALL, CallRequest, ProbeRequest, Reply, SweepRequest
 
@@ -41,8 +40,6 @@ class SlurmBackend:
         if policy.gpus.requested:
             raise PolicyError("with sandbox.backend: slurm, the GPUs come from the allocation: set "
                               "sandbox.slurm.gres (e.g. gpu:1) and leave sandbox.gpus at none")
-        if policy.slurm.node_backend == "broker":
-            raise SlurmError(BROKER_MISSING)
         self._workspace = workspace
         self._labels = labels
         self._python = helper_python(policy.slurm.python)
@@ -105,7 +102,10 @@ class SlurmBackend:
 
     def _sweep(self, job_id: int, labels: dict[str, str]) -> None:
         """Remove a lost or interrupted call's container on the node (best effort: the holder
-        sweeps its allocation's containers when it ends in any case)."""
+        sweeps its allocation's containers when it ends in any case). Under a broker there is
+        nothing to do: the broker removes a session's containers when the step's connection closes."""
+        if self._policy.slurm.node_backend == "broker":
+            return
         try:
             run_helper(job_id, "sweep", SweepRequest(labels=labels), python=self._python,
                        timeout_s=CHECK_TIMEOUT_S, reply_limit=2**20)
@@ -123,8 +123,9 @@ class SlurmBackend:
         try:
             for path in files:
                 path.write_text(nonce, encoding="utf-8")
-            reply = self._step("probe", ProbeRequest(nonces={str(p): nonce for p in files},
-                                                     image=self._policy.image), CHECK_TIMEOUT_S)
+            broker = self._policy.broker_socket if self._policy.slurm.node_backend == "broker" else None
+            reply = self._step("probe", ProbeRequest(nonces={str(p): nonce for p in files}, image=self._policy.image,
+                                                     broker_socket=broker), CHECK_TIMEOUT_S)
         finally:
             for path in files:
                 path.unlink(missing_ok=True)

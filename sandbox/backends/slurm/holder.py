@@ -24,8 +24,10 @@ from .wire import LABEL_JOB
 log = logging.getLogger("avo.sandbox.slurm")
 
 
-def hold(heartbeat: Path, stale_after_s: float, poll_s: float) -> str:
-    """Block until the run lets go of the allocation; returns why, after sweeping its containers."""
+def hold(heartbeat: Path, stale_after_s: float, poll_s: float, *, sweep: bool = True) -> str:
+    """Block until the run lets go of the allocation; returns why, after sweeping its containers
+    (``sweep``: through the node's dockerd; under a broker, the broker removes a session's
+    containers when its step ends, and a tenant could not reach dockerd anyway)."""
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     last: bytes | None = None
@@ -46,7 +48,8 @@ def hold(heartbeat: Path, stale_after_s: float, poll_s: float) -> str:
             reason = f"heartbeat stale for {now - changed:.0f} s: the run's orchestrator is gone"
             break
         stopped.wait(poll_s)
-    _sweep()
+    if sweep:
+        _sweep()
     return reason
 
 

@@ -4,13 +4,16 @@
 and the :class:`~.wire.Reply` as the last line of stdout:
 
 - ``call``: run one command through the node backend (the docker backend's own code:
-  same container, same hardening, same output cap, deadline and exit codes), with
-  exactly the GPUs Slurm gave the step;
+  same container, same hardening, same output cap, deadline and exit codes; or, with
+  ``node_backend: broker``, a session with the node's avo-sandboxd as the calling user),
+  with exactly the GPUs Slurm gave the step;
 - ``plan``: the container options a call would get, without running it (what the
   tests assert on a machine whose dockerd cannot honour a GPU request);
-- ``probe``: the start-of-run checks (nonce files from the login side, the image);
-- ``sweep``: remove the containers carrying given labels;
-- ``hold --heartbeat F --stale-after S --poll P``: the holder job's body (:mod:`.holder`).
+- ``probe``: the start-of-run checks (nonce files from the login side, the image: in
+  the node's engine, or among the images the node's broker allows the caller);
+- ``sweep``: remove the containers carrying given labels (docker only: the broker ends a
+  session's containers itself when the step's connection closes);
+- ``hold --heartbeat F --stale-after S --poll P [--node-backend B]``: the holder job's body (:mod:`.holder`).
 
 A SIGTERM (``scancel`` of the step, the end of the allocation) unwinds the call, so
 the docker backend removes its container before the helper exits.
@@ -31,19 +34,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ...errors import PolicyError, SandboxError, SlurmError
+from ...errors import PolicyError, SandboxError
 from ...policy import GpuSelection, SandboxPolicy
 from .step_gpus import step_gpu_ids
 from .wire import LABEL_JOB, CallRequest, ProbeRequest, Reply, SweepRequest
 
-BROKER_MISSING = ("sandbox.slurm.node_backend: broker needs avo's sandbox broker (avo-sandboxd), which "
-                  "this version of avo does not have yet: use node_backend: docker")
-
-
 def node_policy(policy: SandboxPolicy, gpus: list[str]) -> SandboxPolicy:
-    """The call's policy on this node: the node backend, with exactly the step's GPUs."""
-    if policy.slurm.node_backend == "broker":
-        raise SlurmError(BROKER_MISSING)
+    """The call's policy on this node: the node backend (the node's dockerd, or its avo-sandboxd,
+    which leases these very GPUs only if its host policy gives them to the caller), with exactly
+    the step's GPUs."""
     selection = GpuSelection(mode="devices", device_ids=gpus) if gpus else GpuSelection()
     return policy.model_copy(update={"backend": policy.slurm.node_backend, "gpus": selection})
 
@@ -77,6 +76,8 @@ def serve_plan(raw: bytes, env: Mapping[str, str]) -> Reply:
     from ..docker.options import container_options
 
     request, policy, labels, gpus, source = _call_parts(raw, env)
+    if policy.backend != "docker":
+        raise PolicyError("plan shows the docker backend's container options; the broker builds its own")
     options = container_options(policy, Path(request.workspace), labels)
     host_config = options["host_config"]
     plan = {"device_requests": host_config.get("DeviceRequests") or [],
@@ -91,13 +92,27 @@ def serve_probe(raw: bytes, env: Mapping[str, str]) -> Reply:
     request = ProbeRequest.model_validate_json(raw)
     missing = [path for path, nonce in request.nonces.items() if _read(Path(path)) != nonce]
     gpus, source = step_gpu_ids(env)
-    client = connect()
-    try:
-        present = image_present(client, request.image)
-    finally:
-        client.close()
+    if request.broker_socket is not None:
+        present = _broker_has_image(request.broker_socket, request.image)
+    else:
+        client = connect()
+        try:
+            present = image_present(client, request.image)
+        finally:
+            client.close()
     return Reply(node=_node(), gpus=gpus, gpu_source=source, missing=missing, image_present=present,
                  env_names=sorted(env))
+
+
+def _broker_has_image(socket_path: str, image: str) -> bool:
+    """Whether the node's broker has ``image``; refused when its host policy does not allow it to the caller."""
+    from ..broker import broker_request
+
+    allowed = broker_request(socket_path, {"kind": "status"})["status"]["you"]["images"]
+    if image not in allowed:
+        raise PolicyError(f"the broker on node {_node()} does not allow image {image} to you (allowed: "
+                          f"{', '.join(allowed) or 'none'}): use one of those, or ask the admin")
+    return bool(allowed[image])
 
 
 def serve_sweep(raw: bytes, env: Mapping[str, str]) -> Reply:
@@ -128,11 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heartbeat", type=Path)
     parser.add_argument("--stale-after", type=float, default=30.0)
     parser.add_argument("--poll", type=float, default=2.0)
+    parser.add_argument("--node-backend", choices=["docker", "broker"], default="docker")
     args = parser.parse_args(argv)
     if args.action == "hold":
         from .holder import hold
 
-        print(f"holder on {_node()} ended: {hold(args.heartbeat, args.stale_after, args.poll)}", flush=True)
+        ended = hold(args.heartbeat, args.stale_after, args.poll, sweep=args.node_backend == "docker")
+        print(f"holder on {_node()} ended: {ended}", flush=True)
         return 0
     signal.signal(signal.SIGTERM, _terminate)
     raw = sys.stdin.buffer.read()

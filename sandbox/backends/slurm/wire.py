@@ -40,6 +40,7 @@ class ProbeRequest(_Message):
 
     nonces: dict[str, str]  # path -> the nonce it must hold
     image: str
+    broker_socket: str | None = None  # node_backend broker: ask the node's broker, not its dockerd
 
 
 class SweepRequest(_Message):
