@@ -326,8 +326,10 @@ def _gpu_holders(broker: TestBroker) -> list:
                                            ("all", "gpus: all is refused"),
                                            ("count=2", "your limit is 1 at once")])
 def test_only_the_tenants_own_gpus_are_leased(broker: TestBroker, code: Path, asked: str, reason: str) -> None:
+    # a client may claim the host is its own (allow_all_gpus): the broker refuses "all" regardless
+    own_host = {"allow_all_gpus": True} if asked == "all" else {}
     events = run_tenant("avo-t1", code, _session(broker, broker.workspace("avo-t1"),
-                                                 policy={"memory": "256m", "gpus": asked}))
+                                                 policy={"memory": "256m", "gpus": asked, **own_host}))
     assert events[0]["event"] == "error" and reason in events[0]["message"], events
 
 
