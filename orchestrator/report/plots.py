@@ -136,9 +136,7 @@ def _score_over_time(report: RunReport) -> Figure:
     axes.set_ylabel("aggregate score")
     axes.set_title("Score over time", pad=14)
     axes.tick_params(labelbottom=False)
-    locator = AutoDateLocator()
-    strip.xaxis.set_major_locator(locator)
-    strip.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    _time_axis(strip)
     span = max((end - versions[0].created_at).total_seconds(), 1.0)
     axes.set_xlim(versions[0].created_at - timedelta(seconds=span * 0.02), end + timedelta(seconds=span * 0.02))
     _legend(axes, [a.category for a in attempts if a.aggregate <= 0], loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -318,9 +316,7 @@ def _spending(report: RunReport) -> Figure:
         token_axes.axhline(report.header.max_total_tokens, color="#dc2626", lw=1, ls="--", label="token budget")
     for axes, title, unit in ((cost_axes, "Cost over time", "USD (cumulative)"),
                               (token_axes, "Tokens over time", "tokens (cumulative)")):
-        locator = AutoDateLocator()
-        axes.xaxis.set_major_locator(locator)
-        axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        _time_axis(axes)
         axes.set_title(title)
         axes.set_ylabel(unit)
         axes.set_ylim(bottom=0)
@@ -388,3 +384,13 @@ def _agreement_panel(axes: Axes, report: RunReport) -> None:
     axes.set_ylabel("fresh re-score (aggregate)")
     axes.set_title("Re-score vs agent-evaluate")
     axes.legend(loc="upper left", fontsize=7)
+
+
+def _time_axis(axes: Axes) -> None:
+    """Clock-time ticks at any span: a minute-long run reads 12:17:10, 12:17:20, not a bare 10, 20
+    (matplotlib's default for seconds); the date sits once in the axis' corner."""
+    locator = AutoDateLocator()
+    formats = ["%Y", "%b", "%d", "%H:%M", "%H:%M", "%H:%M:%S"]
+    axes.xaxis.set_major_locator(locator)
+    zero_formats = ["", "%Y", "%b", "%b-%d", "%H:%M", "%H:%M:%S"]
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator, formats=formats, zero_formats=zero_formats))
