@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.core.workspace_files import (MAX_TEXT_BYTES, FileEntry, clear_dir, entry, list_tree, read_bytes,
-                                               read_text, write_bytes, write_text)
+                                               read_text, remove, write_bytes, write_text)
 from orchestrator.errors import WorkspaceEscape
 
 NOBODY = 65534
@@ -136,6 +136,29 @@ def test_clear_dir_removes_everything_but_what_links_point_to(work: Path) -> Non
     os.mkfifo(work / "pipe")
     clear_dir(work)
     assert list(work.iterdir()) == [] and (outside / "keep.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize("planted", ["link to a folder", "folder holding a link", "locked folder", "fifo", "nothing"])
+def test_remove_takes_what_is_there_and_never_what_a_link_points_to(work: Path, planted: str) -> None:
+    outside = work.parent / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    target = work / "kernel"
+    if planted == "link to a folder":
+        target.symlink_to(outside)
+    elif planted == "folder holding a link":
+        (target / "sub").mkdir(parents=True)
+        (target / "sub" / "out").symlink_to(outside)
+    elif planted == "locked folder":
+        (target / "sub").mkdir(parents=True)
+        (target / "sub" / "a.py").write_text("a")
+        (target / "sub").chmod(0)
+    elif planted == "fifo":
+        os.mkfifo(target)
+    remove(work, "kernel")
+    assert not os.path.lexists(target) and (outside / "keep.txt").read_text() == "keep"
+    with pytest.raises(WorkspaceEscape):
+        remove(work, "../outside")
 
 
 def test_clear_dir_holds_one_descriptor_whatever_the_depth(work: Path) -> None:
