@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import PolicyError
-from ..policy import SandboxPolicy
+from ..policy import SandboxPolicy, parse_size
 from .host_policy import TenantRule
 from .peer import Peer
 
@@ -55,12 +55,19 @@ def admit(rule: TenantRule | None, requested: dict[str, Any], peer: Peer) -> San
         reasons.append(f"cpus {policy.cpus:g} is over your limit of {rule.max_cpus:g}")
     if policy.memory_bytes > rule.max_memory_bytes:
         reasons.append(f"memory {policy.memory} is over your limit of {rule.max_memory}")
+    if parse_size(policy.tmpfs_size) > parse_size(rule.max_tmpfs):
+        reasons.append(f"tmpfs_size {policy.tmpfs_size} is over your limit of {rule.max_tmpfs}")
+    if parse_size(policy.shm_size) > parse_size(rule.max_shm):
+        reasons.append(f"shm_size {policy.shm_size} is over your limit of {rule.max_shm}")
     if policy.pids_limit > rule.max_pids:
         reasons.append(f"pids_limit {policy.pids_limit} is over your limit of {rule.max_pids}")
     if policy.timeout_s > rule.max_timeout_s:
         reasons.append(f"timeout_s {policy.timeout_s:g} is over your limit of {rule.max_timeout_s:g}")
     if policy.output_limit_bytes > rule.max_output_bytes:
         reasons.append(f"output_limit_bytes {policy.output_limit_bytes} is over your limit of {rule.max_output_bytes}")
+    if policy.packages or policy.requirements:
+        reasons.append("packages/requirements: the broker builds no images; ask the host admin for an image with "
+                       "the packages and name it in sandbox.image")
     if policy.env_allowlist:
         reasons.append("env_allowlist: the client resolves it into env before asking; the broker's own "
                        "environment is never passed on")

@@ -57,6 +57,8 @@ class TenantRule(BaseModel):
     max_pool: int = Field(default=2, ge=0)
     max_cpus: float = Field(default=2.0, gt=0)
     max_memory: str = "4g"
+    max_tmpfs: str = "1g"  # the call's /tmp (tmpfs_size); charged to its memory, but capped on its own too
+    max_shm: str = "1g"  # its /dev/shm (shm_size)
     max_pids: int = Field(default=512, ge=16)
     max_timeout_s: float = Field(default=3600.0, gt=0)
     max_output_bytes: int = Field(default=10_000_000, ge=1024)  # the broker holds a call's output
@@ -71,7 +73,7 @@ class TenantRule(BaseModel):
             raise ValueError("each tenant entry names exactly one of `user` or `group`")
         return self
 
-    @field_validator("max_memory")
+    @field_validator("max_memory", "max_tmpfs", "max_shm")
     @classmethod
     def _size(cls, value: str) -> str:
         parse_size(value)

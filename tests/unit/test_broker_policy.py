@@ -82,6 +82,17 @@ def test_admission_names_every_refusal_at_once() -> None:
         assert part in message
 
 
+def test_tmpfs_shm_and_packages_are_the_host_policys_call() -> None:
+    with pytest.raises(PolicyError) as caught:
+        admit(RULE, {"memory": "1g", "tmpfs_size": "4g", "shm_size": "2g", "packages": ["scipy"]}, ALICE)
+    message = str(caught.value)
+    for part in ("tmpfs_size 4g is over your limit of 1g", "shm_size 2g is over your limit of 1g",
+                 "the broker builds no images"):
+        assert part in message
+    roomy = RULE.model_copy(update={"max_tmpfs": "4g", "max_shm": "2g"})
+    assert admit(roomy, {"memory": "1g", "tmpfs_size": "4g", "shm_size": "2g"}, ALICE).shm_size == "2g"
+
+
 def test_root_is_never_a_tenant() -> None:
     root = Peer(uid=0, gid=0, pid=1, user="root", groups=("root",))
     with pytest.raises(PolicyError, match="root is never a tenant"):
