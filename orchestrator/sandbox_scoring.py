@@ -74,9 +74,8 @@ def scoring_layout(config: EvolutionConfig, staged: Path, split: Split = "public
     """Container paths and read-only mounts (docker), or the host paths themselves (local), for
     one split; a problem image (``sandbox.packages``) is looked up, never built, here."""
     library = Path(orchestrator.__file__).parent.resolve()
-    policy = config.sandbox
-    if policy.packages or policy.requirements:  # the runner resolved it already; avo eval and rebench have not
-        policy = ProblemImage(policy).resolve(build=False)
+    # the runner resolved it already (packages cleared, so this is a no-op); avo eval and rebench have not
+    policy = ProblemImage(config.sandbox).resolve(build=False)
     if policy.backend == "local":
         return ScoringLayout(split_policy(config, policy, split, local=True), str(staged), str(library.parent),
                              [sys.executable, *HARNESS_FLAGS, str(HARNESS_DIR.resolve() / "call_harness.py")])

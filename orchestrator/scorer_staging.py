@@ -26,7 +26,7 @@ import stat
 from pathlib import Path, PurePosixPath
 
 from orchestrator.config import EvolutionConfig
-from orchestrator.core.workspace_files import clear_dir
+from orchestrator.core.workspace_files import remove
 from orchestrator.errors import ConfigError
 from orchestrator.hidden_split import hidden_data_dir
 
@@ -80,12 +80,8 @@ def stage_scorer(config: EvolutionConfig, run_id: str, split: str = "public") ->
 
 
 def unstage(staged: Path) -> None:
-    """Remove a staging folder (the host user's own: nothing untrusted writes there); safe to call twice."""
-    if staged.is_symlink() or staged.is_file():
-        staged.unlink()
-    elif staged.is_dir():
-        clear_dir(staged)
-        staged.rmdir()
+    """Remove a staging folder (read-only copies included); safe to call twice."""
+    remove(staged.parent, staged.name)
 
 
 def _excluded(config: EvolutionConfig, source: Path) -> list[Path]:

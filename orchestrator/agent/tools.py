@@ -26,7 +26,7 @@ from orchestrator.agent.truncation import truncate_middle
 from orchestrator.core.evolve_blocks import candidate_outside_change
 from orchestrator.core.interfaces import Evaluator
 from orchestrator.core.scoring import Score
-from orchestrator.core.solution_layout import Candidate, SolutionLayout, read_candidate
+from orchestrator.core.solution_layout import SKIPPED_DIRS, Candidate, SolutionLayout, read_candidate
 from orchestrator.core.types import Lineage
 from orchestrator.core.workspace_files import list_tree, read_text, write_text
 from orchestrator.errors import BudgetExhausted, LLMError, ScorerError
@@ -40,7 +40,6 @@ ERROR_LIMIT = 2_000
 #: ``run_shell``'s timeout may only lower the sandbox policy's deadline (SECURITY.md, item 15).
 TIMEOUT_DESCRIPTION = ("seconds before the command is killed; it can only lower {limit} limit "
                        "(sandbox.timeout_s): a larger value is clamped to that limit")
-SKIPPED_DIRS = frozenset({".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".venv", "node_modules"})
 
 
 class Shell(Protocol):
