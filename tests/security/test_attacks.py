@@ -163,7 +163,7 @@ def test_oversized_write_fails(policy: SandboxPolicy, workspace: Path) -> None:
 def test_busy_loop_is_killed_at_the_deadline(policy: SandboxPolicy, workspace: Path, docker_available) -> None:
     result = exec_once(_python("while True: pass"), policy.model_copy(update={"timeout_s": 1.5}), workspace)
     assert result.timed_out and result.exit_code == 124
-    assert 1.5 <= result.duration_s < 4.0
+    assert 1.5 <= result.duration_s < 6.0  # the loop never ends by itself; slack for a loaded 2-core CI
     assert _gone(docker_available, result.container_id)
 
 
@@ -185,9 +185,10 @@ def test_sigterm_ignoring_forked_tree_dies_with_the_container(policy: SandboxPol
         while True:
             time.sleep(1)
     """)
-    result = exec_once(tree, policy.model_copy(update={"timeout_s": 2.0}), workspace)
+    # 3 s: Python's start under gVisor on a loaded CI machine must not eat the deadline before "forked".
+    result = exec_once(tree, policy.model_copy(update={"timeout_s": 3.0}), workspace)
     assert result.stdout == "forked\n"
-    assert result.timed_out and result.duration_s < 5.0
+    assert result.timed_out and result.duration_s < 8.0
     assert _gone(docker_available, result.container_id)
 
 
