@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 import docker
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 RUNTIMES = ["runc", "runsc"]
+
+
+def unavailable(message: str) -> NoReturn:
+    """Skip a test whose real part (a daemon, a runtime, a cluster, a browser) this machine
+    lacks; with CI=true fail instead, since ``.ci/run`` sets each one up and a skip there
+    would pass a broken set-up."""
+    if IN_CI:
+        pytest.fail(f"CI=true but {message}")
+    pytest.skip(message)
 
 
 def registered_runtime(name: str, client: docker.DockerClient) -> str | None:
@@ -21,8 +31,5 @@ def registered_runtime(name: str, client: docker.DockerClient) -> str | None:
     if name == "runc":
         return None
     if name not in client.info().get("Runtimes", {}):
-        message = f"runtime {name} is not registered with dockerd (scripts/setup.sh registers it)"
-        if IN_CI:
-            pytest.fail(f"CI=true but {message}")
-        pytest.skip(message)
+        unavailable(f"runtime {name} is not registered with dockerd (scripts/setup.sh registers it)")
     return name

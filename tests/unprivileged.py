@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() == "true"  # as in tests/conftest.py
+from runtimes import unavailable
 
 USER = "avo-e2e"
 NOBODY = 65534
@@ -39,10 +39,7 @@ def e2e_user() -> pwd.struct_passwd | None:
     try:
         return pwd.getpwnam(USER)
     except KeyError:
-        message = f"user {USER} is missing: run scripts/setup-hardening.sh (scripts/setup.sh does)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"user {USER} is missing: run scripts/setup-hardening.sh (scripts/setup.sh does)")
 
 
 def as_user(user: pwd.struct_passwd | None, argv: list[str], mount_dir: Path) -> list[str]:
@@ -84,7 +81,4 @@ def stdlib_python(uid: int = NOBODY) -> str:
                 return candidate
         except OSError:
             continue
-    message = f"no Python interpreter is runnable by uid {uid}"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(f"no Python interpreter is runnable by uid {uid}")

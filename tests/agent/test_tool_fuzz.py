@@ -25,11 +25,9 @@ from orchestrator.agent.messages import ToolCall
 from orchestrator.agent.tools import TOOLS, Toolbox
 from orchestrator.agent.variation_operator import AgentVariationOperator
 from orchestrator.core.run_log import RunLog, read_events
+from runtimes import IN_CI
 from sandbox.result import ExecResult
 from scripted_llm_server import Reply, ScriptedLLMServer, say
-
-#: CI explores the same examples on every run (a red CI is then a change, not luck); elsewhere they vary.
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 #: Paths a hostile or confused model tries: escapes, look-alikes of '.' and '/', NULs, home, Windows forms.
 HOSTILE_PATHS = [
@@ -121,6 +119,7 @@ def project_dirs(base: Path) -> tuple[Path, Path]:
     return work, knowledge
 
 
+# derandomize=IN_CI: CI explores the same examples on every run (a red CI is then a change, not luck); elsewhere they vary.
 @settings(max_examples=200, deadline=None, derandomize=IN_CI, suppress_health_check=[HealthCheck.too_slow])
 @given(calls=st.lists(tool_calls(), min_size=1, max_size=4))
 def test_any_tool_call_is_answered_and_writes_only_inside_the_work_dir(calls: list[ToolCall]) -> None:

@@ -6,7 +6,6 @@ tests skip on a developer machine and fail under CI=true.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,15 +17,12 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
 from browser import chromium, chromium_path  # noqa: E402
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from runtimes import unavailable  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if chromium_path() is None:
-        if IN_CI:
-            pytest.fail("CI=true but chromium is not installed (scripts/setup-report.sh installs it)")
-        pytest.skip("chromium is not installed (scripts/setup-report.sh installs it)")
+        unavailable("chromium is not installed (scripts/setup-report.sh installs it)")
     with chromium() as launched:
         yield launched
