@@ -8,31 +8,73 @@ Defaults are the hardened ones; loosening anything is an explicit line of config
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .slurm_policy import SlurmPolicy
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+#: No size above this is meant (1 PiB); Docker's int64 fields would overflow not far above.
+MAX_SIZE = 1024**5
+#: Floors of the limits: Docker reads 0 as "no limit", and a cgroup or tmpfs smaller than
+#: these cannot even start a shell, so a smaller value is a mistake or an attack.
+MIN_MEMORY = 16 * 1024**2
+MIN_FS_SIZE = 1024**2
 
 #: Variables that must never be chosen for the container by anyone but the sandbox:
 #: they steer the dynamic loader or the NVIDIA runtime's device selection.
 FORBIDDEN_ENV_PREFIXES = ("LD_", "NVIDIA_", "CUDA_VISIBLE_DEVICES", "DOCKER_")
+#: Bounds of any list in a policy and of a GPU request, whatever the backend (the broker's
+#: host policy caps them lower): a request is data, and must not cost unbounded work.
+MAX_LIST = 1024
+MAX_GPUS = 64
 
 
-def parse_size(value: str | int) -> int:
-    """Bytes from ``"2g"``, ``"512m"``, ``"1.5GiB"`` or an int."""
-    if isinstance(value, int):
-        if value <= 0:
-            raise ValueError(f"size must be positive, got {value}")
-        return value
-    match = _SIZE.match(value)
-    if not match:
+def _human(nbytes: int) -> str:
+    return f"{nbytes // 1024**2} MiB" if nbytes >= 1024**2 else f"{nbytes} byte" + "s" * (nbytes != 1)
+
+
+def parse_size(value: str | int, *, floor: int = 1) -> int:
+    """Bytes from ``"2g"``, ``"512m"``, ``"1.5GiB"`` or an int (binary units: 4g = 4 GiB).
+
+    Every size here becomes a limit, and Docker reads 0 as *unlimited*: so a size that
+    is (or truncates to) fewer than ``floor`` bytes is refused, never rounded to 0.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError(f"not a size: {value!r} (use e.g. 512m, 2g)")
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    if isinstance(value, int):
+        nbytes = value
+    else:
+        match = _SIZE.match(value) if len(value) <= 32 else None
+        if not match:
+            raise ValueError(f"not a size: {value!r} (use e.g. 512m, 2g)")
+        nbytes = int(Decimal(match.group(1)) * _UNITS[match.group(2).lower()])
+    if nbytes < floor:
+        raise ValueError(f"size {value!r} is {nbytes} bytes; this limit must be at least {_human(floor)} "
+                         f"(a limit of 0 would mean none): use e.g. 512m")
+    if nbytes > MAX_SIZE:
+        raise ValueError(f"size {value!r} is over 1 PiB: use e.g. 512m, 2g")
+    return nbytes
+
+
+def container_path(value: str) -> str:
+    """``value`` as one canonical absolute path (``//a/./b/`` -> ``/a/b``), so two spellings of
+    one place compare equal; ``..`` and relative paths are refused, never resolved."""
+    if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
+        raise ValueError(f"container path must be absolute: {value!r}")
+    parts = [part for part in value.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise ValueError(f"container path may not contain '..': {value!r}")
+    return "/" + "/".join(parts)
+
+
+def nested(inner: str, outer: str) -> bool:
+    """True when canonical container path ``inner`` lies strictly below ``outer``."""
+    return inner != outer and (outer == "/" or inner.startswith(outer + "/"))
 
 
 class ReadOnlyMount(BaseModel):
@@ -45,10 +87,8 @@ class ReadOnlyMount(BaseModel):
 
     @field_validator("container")
     @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not value.startswith("/") or ".." in value.split("/"):
-            raise ValueError(f"container path must be absolute and plain: {value!r}")
-        return value
+    def _canonical(cls, value: str) -> str:
+        return container_path(value)
 
 
 class GpuSelection(BaseModel):
@@ -58,8 +98,8 @@ class GpuSelection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     mode: Literal["none", "all", "count", "devices"] = "none"
-    count: int | None = None
-    device_ids: list[str] = Field(default_factory=list)
+    count: int | None = Field(default=None, le=MAX_GPUS)
+    device_ids: list[str] = Field(default_factory=list, max_length=MAX_GPUS)
 
     @model_validator(mode="after")
     def _consistent(self) -> "GpuSelection":
@@ -105,29 +145,34 @@ class GpuSelection(BaseModel):
 
 
 class SandboxPolicy(BaseModel):
-    """Everything a disposable call is allowed: resources, mounts, network, devices."""
+    """Everything a disposable call is allowed: resources, mounts, network, devices.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Every number is bounded on both sides here, for every backend: Docker reads 0 as "no
+    limit" and an int64 overflow as an error, so neither may get through. The broker's host
+    policy caps them further per tenant.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     backend: Literal["docker", "local", "broker", "slurm"] = "docker"
     image: str = "avo-sandbox:cpu"
     runtime: str | None = None  # None = engine default (runc); "nvidia"; "runsc" (gVisor)
-    cpus: float = Field(default=2.0, gt=0)
+    cpus: float = Field(default=2.0, ge=0.01, le=4096)  # Docker's NanoCpus: 0 would mean unlimited
     memory: str = "4g"
-    pids_limit: int = Field(default=512, ge=16)
-    timeout_s: float = Field(default=600.0, gt=0)
-    output_limit_bytes: int = Field(default=1_000_000, ge=1024)
+    pids_limit: int = Field(default=512, ge=16, le=4_194_304)  # the kernel's pid_max ceiling
+    timeout_s: float = Field(default=600.0, gt=0, le=30 * 86400)
+    output_limit_bytes: int = Field(default=1_000_000, ge=1024, le=MAX_SIZE)
     network: Literal["none", "bridge"] = "none"
     gpus: GpuSelection = Field(default_factory=GpuSelection)
     tmpfs_size: str = "512m"
     shm_size: str = "256m"
-    nofile: int = Field(default=1024, ge=64)
+    nofile: int = Field(default=1024, ge=64, le=1_048_576)  # the kernel's default nr_open
     max_file_size: str = "2g"
     workdir: str = "/workspace"
     user: str | None = None  # None: host uid:gid unless root, else a fixed unprivileged uid
-    read_only_mounts: list[ReadOnlyMount] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
-    env_allowlist: list[str] = Field(default_factory=list)
+    read_only_mounts: list[ReadOnlyMount] = Field(default_factory=list, max_length=MAX_LIST)
+    env: dict[str, str] = Field(default_factory=dict, max_length=MAX_LIST)
+    env_allowlist: list[str] = Field(default_factory=list, max_length=MAX_LIST)
     tenant: str = "default"
     pool_size: int = Field(default=0, ge=0)
     #: ``backend: broker`` only: the socket of the host's avo-sandboxd, and whether a call
@@ -137,7 +182,7 @@ class SandboxPolicy(BaseModel):
     slurm: SlurmPolicy = Field(default_factory=SlurmPolicy)  # with backend slurm: the allocation
     allow_all_gpus: bool = False  # gpus: all is refused without it (every tenant's devices)
     #: Per-problem packages: installed into an image derived from ``image`` (``problem_image``).
-    packages: list[str] = Field(default_factory=list)
+    packages: list[str] = Field(default_factory=list, max_length=MAX_LIST)
     requirements: Path | None = None
 
     @field_validator("packages")
@@ -163,9 +208,14 @@ class SandboxPolicy(BaseModel):
 
     @field_validator("memory", "tmpfs_size", "shm_size", "max_file_size")
     @classmethod
-    def _size(cls, value: str) -> str:
-        parse_size(value)
+    def _size(cls, value: str, info: ValidationInfo) -> str:
+        parse_size(value, floor=MIN_MEMORY if info.field_name == "memory" else MIN_FS_SIZE)
         return value
+
+    @field_validator("workdir")
+    @classmethod
+    def _workdir(cls, value: str) -> str:
+        return container_path(value)
 
     @field_validator("env", "env_allowlist")
     @classmethod

@@ -66,6 +66,22 @@ def tenant_dir(path: Path, user: str) -> Path:
     return path
 
 
+def mount_nosuid_root(path: Path) -> Path:
+    """A filesystem of its own at ``path``, mounted nosuid (a tmpfs): what the README asks the
+    admin to give workspace roots, so the broker may lease GPUs to sessions under it."""
+    path.mkdir(parents=True, exist_ok=True)
+    if not os.path.ismount(path):
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "nosuid,nodev,mode=0755,size=1g", "tmpfs", str(path)],
+                       check=True)
+    return path
+
+
+def unmount_root(path: Path) -> None:
+    """Undo :func:`mount_nosuid_root` (lazily: a dying container may still hold a file)."""
+    if os.path.ismount(path):
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
 def rule(group: str = "avo-tenants", **overrides: Any) -> dict[str, Any]:
     """A tenant entry for the tests' brokers: the CPU image, small limits, the test roots."""
     entry: dict[str, Any] = {"group": group, "images": ["avo-sandbox:cpu"], "runtimes": ["runc"],
@@ -85,6 +101,9 @@ class TestBroker:
     tenants: list[dict[str, Any]]
     gpus: list[dict[str, Any]] = field(default_factory=list)
     fake_gpu_host: bool = False
+    #: Workspace roots on a nosuid filesystem of their own (the admin step GPU leases need).
+    nosuid_roots: bool = True
+    gpu_group: str | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -110,11 +129,14 @@ class TestBroker:
     def start(self) -> "TestBroker":
         self.home.mkdir(parents=True, exist_ok=True)
         self.roots.mkdir(parents=True, exist_ok=True)
+        if self.nosuid_roots:
+            mount_nosuid_root(self.roots)
         self.roots.chmod(0o755)
         config = self.home / "sandboxd.yaml"
         config.write_text(yaml.safe_dump({
             "name": self.name, "socket": self.socket, "state_dir": str(self.home / "state"),
-            "audit_log": str(self.audit_path), "gpus": self.gpus, "tenants": self.tenants}))
+            "audit_log": str(self.audit_path), "gpus": self.gpus, "tenants": self.tenants,
+            "gpu_group": self.gpu_group}))
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         if self.fake_gpu_host:
             # No GPU exists here: a stand-in for the NVIDIA runtime hook lets a session that
@@ -168,6 +190,7 @@ class TestBroker:
         self.stop()
         subprocess.run(["docker", "rm", "-f", *_labelled(f"avo.broker={self.name}")], capture_output=True)
         MountPins(self.home / "state").sweep()
+        unmount_root(self.roots)
         shutil.rmtree(self.roots, ignore_errors=True)
         shutil.rmtree(self.home, ignore_errors=True)
 

@@ -8,13 +8,14 @@ choose is forced: its own uid:gid (never 0), its tenant label, the docker backen
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import ValidationError
 
 from ..errors import PolicyError
-from ..policy import SandboxPolicy, parse_size
-from .host_policy import TenantRule
+from ..policy import SandboxPolicy, nested, parse_size
+from .host_policy import HARNESS_TARGET, LIBRARY_TARGET, TenantRule
 from .peer import Peer
 
 
@@ -32,8 +33,68 @@ def _validated(requested: dict[str, Any]) -> SandboxPolicy:
         raise PolicyError("refused: " + "; ".join(reasons)) from None
 
 
-def admit(rule: TenantRule | None, requested: dict[str, Any], peer: Peer) -> SandboxPolicy:
-    """The policy the broker will run the session under, or PolicyError naming every refusal."""
+#: Container paths the broker itself fills in every session besides the supplied mounts:
+#: the call's /tmp and /dev/shm (tmpfs). The workspace target (``workdir``) joins them.
+BROKER_TARGETS = ("/tmp", "/dev/shm")
+
+
+def _limit_reasons(policy: SandboxPolicy, rule: TenantRule) -> list[str]:
+    """Each numeric option against its cap in the tenant's entry (sizes compared in bytes)."""
+    sizes = [("memory", policy.memory, "max_memory", rule.max_memory),
+             ("tmpfs_size", policy.tmpfs_size, "max_tmpfs", rule.max_tmpfs),
+             ("shm_size", policy.shm_size, "max_shm", rule.max_shm),
+             ("max_file_size", policy.max_file_size, "max_file_size", rule.max_file_size)]
+    numbers = [("cpus", policy.cpus, "max_cpus", rule.max_cpus),
+               ("pids_limit", policy.pids_limit, "max_pids", rule.max_pids),
+               ("nofile", policy.nofile, "max_nofile", rule.max_nofile),
+               ("timeout_s", policy.timeout_s, "max_timeout_s", rule.max_timeout_s),
+               ("output_limit_bytes", policy.output_limit_bytes, "max_output_bytes", rule.max_output_bytes),
+               ("read_only_mounts (count)", len(policy.read_only_mounts), "max_read_only_mounts",
+                rule.max_read_only_mounts),
+               ("env (count)", len(policy.env), "max_env_vars", rule.max_env_vars),
+               ("env (bytes)", sum(len(k.encode()) + len(v.encode()) for k, v in policy.env.items()),
+                "max_env_bytes", rule.max_env_bytes)]
+    reasons = [f"{name} {asked} is over your limit of {cap} ({key} in the host policy)"
+               for name, asked, key, cap in sizes if parse_size(asked) > parse_size(cap)]
+    reasons += [f"{name} {asked:{'g' if isinstance(asked, float) else 'd'}} is over your limit of "
+                f"{cap:{'g' if isinstance(cap, float) else 'd'}} ({key} in the host policy)"
+                for name, asked, key, cap in numbers if asked > cap]
+    return reasons
+
+
+def _target_reasons(policy: SandboxPolicy, supplied: Collection[str]) -> list[str]:
+    """Mount targets that would hide or reach into what the broker mounts itself.
+
+    Paths are canonical (the policy model normalised them), so ``/opt/avo/harness/`` and
+    ``//opt/avo/./harness`` are the harness. A read-only mount *at* a supplied path is
+    replaced by the broker's copy; one strictly above or below any broker target is refused,
+    as is a workspace on, above or below one, and two mounts on one target.
+    """
+    reasons = []
+    fixed = [*supplied, *BROKER_TARGETS]
+    for path in fixed:
+        if policy.workdir == path or nested(policy.workdir, path) or nested(path, policy.workdir):
+            reasons.append(f"workdir {policy.workdir}: the broker mounts {path} itself; pick a workdir "
+                           f"apart from it (e.g. /workspace)")
+    targets = [mount.container for mount in policy.read_only_mounts]
+    for target in targets:
+        overlapped = [path for path in [*fixed, policy.workdir] if nested(target, path) or nested(path, target)]
+        overlapped += [path for path in [*BROKER_TARGETS, policy.workdir] if target == path]
+        if overlapped:
+            reasons.append(f"read-only mount at {target}: it would overlap {', '.join(overlapped)}, which the "
+                           f"broker mounts itself; mount it elsewhere")
+    repeated = sorted({target for target in targets if targets.count(target) > 1})
+    if repeated:
+        reasons.append(f"read-only mounts: two share the container path {', '.join(repeated)}")
+    return reasons
+
+
+def admit(rule: TenantRule | None, requested: dict[str, Any], peer: Peer,
+          supplied: Collection[str] = (HARNESS_TARGET, LIBRARY_TARGET)) -> SandboxPolicy:
+    """The policy the broker will run the session under, or PolicyError naming every refusal.
+
+    ``supplied``: the container paths the broker fills with its own root-owned copies.
+    """
     if rule is None:
         raise PolicyError(f"user {peer.user} has no entry in the host policy (/etc/avo/sandboxd.yaml) "
                           f"and the broker denies by default: ask the host admin to add you or your group")
@@ -51,20 +112,8 @@ def admit(rule: TenantRule | None, requested: dict[str, Any], peer: Peer) -> San
         reasons.append(f"runtime {runtime} is not allowed for you (allowed: {', '.join(rule.runtimes)})")
     if policy.network not in rule.networks:
         reasons.append(f"network {policy.network} is not allowed for you (allowed: {', '.join(rule.networks)})")
-    if policy.cpus > rule.max_cpus:
-        reasons.append(f"cpus {policy.cpus:g} is over your limit of {rule.max_cpus:g}")
-    if policy.memory_bytes > rule.max_memory_bytes:
-        reasons.append(f"memory {policy.memory} is over your limit of {rule.max_memory}")
-    if parse_size(policy.tmpfs_size) > parse_size(rule.max_tmpfs):
-        reasons.append(f"tmpfs_size {policy.tmpfs_size} is over your limit of {rule.max_tmpfs}")
-    if parse_size(policy.shm_size) > parse_size(rule.max_shm):
-        reasons.append(f"shm_size {policy.shm_size} is over your limit of {rule.max_shm}")
-    if policy.pids_limit > rule.max_pids:
-        reasons.append(f"pids_limit {policy.pids_limit} is over your limit of {rule.max_pids}")
-    if policy.timeout_s > rule.max_timeout_s:
-        reasons.append(f"timeout_s {policy.timeout_s:g} is over your limit of {rule.max_timeout_s:g}")
-    if policy.output_limit_bytes > rule.max_output_bytes:
-        reasons.append(f"output_limit_bytes {policy.output_limit_bytes} is over your limit of {rule.max_output_bytes}")
+    reasons += _limit_reasons(policy, rule)
+    reasons += _target_reasons(policy, supplied)
     if policy.packages or policy.requirements:
         reasons.append("packages/requirements: the broker builds no images; ask the host admin for an image with "
                        "the packages and name it in sandbox.image")

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from ..errors import SandboxError
-from ..policy import parse_size
+from ..policy import MIN_FS_SIZE, MIN_MEMORY, container_path, parse_size
 
 DEFAULT_PATH = Path("/etc/avo/sandboxd.yaml")
 #: Container paths the broker fills itself from root-owned files, whatever a caller asks:
@@ -46,7 +46,7 @@ class GpuDevice(BaseModel):
 class TenantRule(BaseModel):
     """What one user, or every member of one group, may ask the broker for."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     user: str | None = None
     group: str | None = None
@@ -55,13 +55,19 @@ class TenantRule(BaseModel):
     networks: list[Literal["none", "bridge"]] = Field(default_factory=lambda: ["none"])
     max_containers: int = Field(default=2, ge=1)
     max_pool: int = Field(default=2, ge=0)
-    max_cpus: float = Field(default=2.0, gt=0)
+    max_cpus: float = Field(default=2.0, ge=0.01)
     max_memory: str = "4g"
     max_tmpfs: str = "1g"  # the call's /tmp (tmpfs_size); charged to its memory, but capped on its own too
     max_shm: str = "1g"  # its /dev/shm (shm_size)
+    max_file_size: str = "2g"  # the largest file a call may write (RLIMIT_FSIZE)
+    max_nofile: int = Field(default=4096, ge=64)  # open files per process (RLIMIT_NOFILE)
     max_pids: int = Field(default=512, ge=16)
     max_timeout_s: float = Field(default=3600.0, gt=0)
     max_output_bytes: int = Field(default=10_000_000, ge=1024)  # the broker holds a call's output
+    #: Each read-only mount is a bind mount in the host's mount table (fs.mount-max).
+    max_read_only_mounts: int = Field(default=16, ge=0)
+    max_env_vars: int = Field(default=64, ge=0)
+    max_env_bytes: int = Field(default=65536, ge=0)  # names and values together
     max_sessions: int = Field(default=16, ge=1)  # run sessions (client connections) at once
     gpus: list[int | str] = Field(default_factory=list)
     max_gpus: int = Field(default=0, ge=0)
@@ -73,10 +79,10 @@ class TenantRule(BaseModel):
             raise ValueError("each tenant entry names exactly one of `user` or `group`")
         return self
 
-    @field_validator("max_memory", "max_tmpfs", "max_shm")
+    @field_validator("max_memory", "max_tmpfs", "max_shm", "max_file_size")
     @classmethod
-    def _size(cls, value: str) -> str:
-        parse_size(value)
+    def _size(cls, value: str, info: ValidationInfo) -> str:
+        parse_size(value, floor=MIN_MEMORY if info.field_name == "max_memory" else MIN_FS_SIZE)
         return value
 
     @field_validator("workspace_roots")
@@ -115,6 +121,11 @@ class HostPolicy(BaseModel):
     gpus: list[GpuDevice] = Field(default_factory=list)
     supplied_mounts: dict[str, Path] = Field(default_factory=dict)
     tenants: list[TenantRule] = Field(default_factory=list)
+
+    @field_validator("supplied_mounts")
+    @classmethod
+    def _canonical_targets(cls, mounts: dict[str, Path]) -> dict[str, Path]:
+        return {container_path(target): source for target, source in mounts.items()}
 
     @model_validator(mode="after")
     def _unique(self) -> "HostPolicy":

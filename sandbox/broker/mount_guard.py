@@ -24,6 +24,7 @@ import stat
 from pathlib import Path
 
 from ..errors import PolicyError
+from .folders import make_folder
 
 _WALK = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 MS_BIND = 0x1000
@@ -109,14 +110,20 @@ class MountPins:
         self._root = state_dir / "mounts"
 
     def pin(self, fd: int, session: str, name: str) -> Path:
-        """Bind-mount the inode behind ``fd`` at a broker-owned path, which dockerd then gets."""
-        folder = self._root / session
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """Bind-mount the inode behind ``fd`` at a broker-owned path, which dockerd then gets.
+
+        The state folder, ``mounts/`` and the session's folder are root's alone (0700,
+        whatever the umask): no tenant lists another's session ids or reaches a pin.
+        """
+        make_folder(self._root.parent)
+        make_folder(self._root)
+        folder = make_folder(self._root / session)
         target = folder / name
         if stat.S_ISDIR(os.fstat(fd).st_mode):
-            target.mkdir(mode=0o700)
+            make_folder(target)
         else:
-            target.touch(mode=0o600)
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+            os.chmod(target, 0o600)
         _mount(f"/proc/self/fd/{fd}", str(target), MS_BIND)
         return target
 

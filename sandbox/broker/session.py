@@ -28,6 +28,7 @@ from ..result import ExecResult
 from .admission import admit
 from .audit_log import AuditLog
 from .container_slots import ContainerSlots
+from .device_rule import require_nosuid
 from .gpu_leases import GpuDevice, GpuLeases, Holder
 from .host_policy import HostPolicy, TenantRule
 from .mount_guard import MountPins, open_checked
@@ -73,7 +74,7 @@ class TenantSession:
         self._state = state
         self._undo = ExitStack()
         self._rule: TenantRule | None = state.policy.rule_for(peer.user, list(peer.groups))
-        self.policy: SandboxPolicy = admit(self._rule, request.policy, peer)
+        self.policy: SandboxPolicy = admit(self._rule, request.policy, peer, supplied=state.harness)
         assert self._rule is not None  # admit() refuses a caller without an entry
         rule = self._rule
         self.gpus: list[GpuDevice] = []
@@ -82,6 +83,8 @@ class TenantSession:
             roots = rule.roots_for(peer.user)
             workspace = self._pin(request.workspace, roots, "workspace", directory=True)
             mounts = [self._mount(mount, roots, index) for index, mount in enumerate(self.policy.read_only_mounts)]
+            if self.policy.gpus.requested:
+                require_nosuid([workspace])  # no setgid-gpu_group file a GPU call writes may run on the host
             self._undo.callback(state.leases.release, self.id)
             self.gpus = state.leases.acquire(Holder(self.id, peer.user, peer.pid, request.run_id), rule,
                                              self.policy.gpus, wait=self.policy.broker_wait, notify=notify, gone=gone)

@@ -19,7 +19,7 @@ from sandbox.broker.host_policy import GpuDevice, HostPolicy, TenantRule, accoun
 from sandbox.broker.peer import Peer
 from sandbox.broker.protocol import OpenSession, RunCall
 from sandbox.broker.session import BrokerState, TenantSession
-from tenant_hosts import TEST_RUN, TEST_SRV, tenant_dir
+from tenant_hosts import TEST_RUN, TEST_SRV, mount_nosuid_root, tenant_dir, unmount_root
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -39,8 +39,10 @@ def gpu_host(code: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbo
                         gpu_group="avo-gpu", gpus=GPUS, tenants=[TenantRule(
                             user="avo-t1", images=[sandbox_image], gpus=[1], max_gpus=1,
                             workspace_roots=[f"{root}/{{user}}"])])
+    mount_nosuid_root(root)  # a GPU lease needs a nosuid workspace root (sandbox.broker.device_rule)
     workspace = tenant_dir(tenant_dir(root / "avo-t1", "avo-t1") / "ws", "avo-t1")
     yield BrokerState.build(policy, GPUS), workspace
+    unmount_root(root)
     os.system(f"rm -rf {root} {TEST_RUN / name}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,48 @@ def test_the_harness_and_library_come_from_the_broker(tmp_path: Path) -> None:
     sources = HostPolicy().harness_sources()
     assert sources["/opt/avo/harness"].joinpath("call_harness.py").is_file()
     assert sources["/opt/avo/lib/orchestrator"].joinpath("core", "scoring.py").is_file()
+
+
+@pytest.mark.parametrize(("asked", "reason"), [
+    ({"nofile": 5000}, "nofile 5000 is over your limit of 4096 (max_nofile"),
+    ({"max_file_size": "1t"}, "max_file_size 1t is over your limit of 2g (max_file_size"),
+    ({"read_only_mounts": [{"host": "/d", "container": f"/d{i}"} for i in range(17)]},
+     "read_only_mounts (count) 17 is over your limit of 16"),
+    ({"env": {f"V{i}": "" for i in range(65)}}, "env (count) 65 is over your limit of 64"),
+    ({"env": {"V": "x" * 65536}}, "env (bytes) 65537 is over your limit of 65536"),
+])
+def test_every_numeric_option_and_list_has_a_host_cap(asked: dict, reason: str) -> None:
+    with pytest.raises(PolicyError, match=re.escape(reason)):
+        admit(RULE, {"memory": "1g", **asked}, ALICE)
+
+
+@pytest.mark.parametrize(("asked", "overlapped"), [
+    ({"read_only_mounts": [{"host": "/d", "container": "/opt/avo/harness/sub"}]}, "/opt/avo/harness"),
+    ({"read_only_mounts": [{"host": "/d", "container": "/opt/avo/"}]}, "/opt/avo/harness"),
+    ({"read_only_mounts": [{"host": "/d", "container": "/"}]}, "/opt/avo/harness"),
+    ({"read_only_mounts": [{"host": "/d", "container": "/workspace/x"}]}, "/workspace"),
+    ({"read_only_mounts": [{"host": "/d", "container": "/tmp"}]}, "/tmp"),
+    ({"workdir": "/opt/avo/harness/"}, "/opt/avo/harness"),
+    ({"workdir": "/opt"}, "/opt/avo/harness"),
+    ({"workdir": "/dev"}, "/dev/shm"),
+])
+def test_targets_on_above_or_below_the_brokers_mounts_are_refused(asked: dict, overlapped: str) -> None:
+    with pytest.raises(PolicyError, match=f"broker mounts|{overlapped}"):
+        admit(RULE, {"memory": "1g", **asked}, ALICE)
+
+
+def test_a_mount_on_a_supplied_path_in_any_spelling_is_admitted_as_that_path() -> None:
+    asked = [{"host": "/d", "container": "//opt/avo/./harness/"}, {"host": "/e", "container": "/opt/avo/scorer"}]
+    admitted = admit(RULE, {"memory": "1g", "read_only_mounts": asked}, ALICE)
+    assert [m.container for m in admitted.read_only_mounts] == ["/opt/avo/harness", "/opt/avo/scorer"]
+    with pytest.raises(PolicyError, match="two share the container path /opt/avo/harness"):
+        admit(RULE, {"memory": "1g", "read_only_mounts": [*asked, {"host": "/f", "container": "/opt/avo/harness"}]},
+              ALICE)
+
+
+def test_host_caps_have_floors_too(tmp_path: Path) -> None:
+    with pytest.raises(HostPolicyError, match="max_memory"):
+        _policy("tenants: [{user: a, max_memory: '0'}]", tmp_path)
+    with pytest.raises(HostPolicyError, match="max_file_size"):
+        _policy("tenants: [{user: a, max_file_size: '0.5b'}]", tmp_path)
+    assert _policy("supplied_mounts: {'//opt/x/': /srv}", tmp_path).supplied_mounts == {"/opt/x": Path("/srv")}

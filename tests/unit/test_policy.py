@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from sandbox import GpuSelection, ReadOnlyMount, SandboxPolicy
-from sandbox.policy import parse_size
+from sandbox.policy import nested, parse_size
 
 
 def test_defaults_are_the_hardened_ones() -> None:
@@ -76,3 +76,42 @@ def test_with_mounts_returns_a_copy() -> None:
     mounted = policy.with_mounts(ReadOnlyMount(host=Path("/tmp"), container="/opt/data"))
     assert policy.read_only_mounts == []
     assert [m.container for m in mounted.read_only_mounts] == ["/opt/data"]
+
+
+@pytest.mark.parametrize("bad", ["0", "0.9", "0.5b", "0.0001", "0k", "-1g", "nan", "inf", "1e9", "99999999999t",
+                                 -1, True, 1.5, "1" * 40])
+def test_sizes_that_are_or_truncate_to_zero_or_overflow_are_refused(bad: object) -> None:
+    with pytest.raises(ValueError):
+        parse_size(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("field", "under", "floor"), [
+    ("memory", "15m", "16m"), ("tmpfs_size", "1023k", "1m"), ("shm_size", "0.5m", "1m"), ("max_file_size", "4k", "1m")])
+def test_each_size_of_a_policy_has_a_floor_for_every_backend(field: str, under: str, floor: str) -> None:
+    with pytest.raises(ValidationError, match=f"(?s){field}.*must be at least"):
+        SandboxPolicy(**{field: under})
+    assert getattr(SandboxPolicy(**{field: floor}), field) == floor
+
+
+@pytest.mark.parametrize(("field", "value"), [("cpus", 0.001), ("cpus", float("inf")), ("cpus", float("nan")),
+                                              ("timeout_s", float("inf")), ("nofile", 10**9), ("pids_limit", 10**9)])
+def test_numbers_that_mean_no_limit_or_overflow_are_refused(field: str, value: float) -> None:
+    with pytest.raises(ValidationError, match=field):
+        SandboxPolicy(**{field: value})
+
+
+@pytest.mark.parametrize("alias", ["/opt/avo/harness/", "//opt/avo/harness", "/opt/avo/./harness", "/opt//avo/harness/."])
+def test_container_paths_are_canonical(alias: str) -> None:
+    assert ReadOnlyMount(host=Path("/x"), container=alias).container == "/opt/avo/harness"
+    assert SandboxPolicy(workdir=alias).workdir == "/opt/avo/harness"
+
+
+@pytest.mark.parametrize("bad", ["opt/avo", "/opt/../etc", "/opt/avo/..", ""])
+def test_relative_and_dot_dot_container_paths_are_refused(bad: str) -> None:
+    with pytest.raises(ValidationError):
+        ReadOnlyMount(host=Path("/x"), container=bad)
+
+
+def test_nested_is_strict_and_by_component() -> None:
+    assert nested("/opt/avo/harness/x", "/opt/avo/harness") and nested("/opt", "/")
+    assert not nested("/opt/avo/harness", "/opt/avo/harness") and not nested("/opt/avo/harnessx", "/opt/avo/harness")
