@@ -32,6 +32,7 @@ FORBIDDEN_ENV_PREFIXES = ("LD_", "NVIDIA_", "CUDA_VISIBLE_DEVICES", "DOCKER_")
 #: host policy caps them lower): a request is data, and must not cost unbounded work.
 MAX_LIST = 1024
 MAX_GPUS = 64
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _human(nbytes: int) -> str:
@@ -84,6 +85,13 @@ class ReadOnlyMount(BaseModel):
 
     host: Path
     container: str
+
+    @field_validator("host")
+    @classmethod
+    def _no_nul(cls, value: Path) -> Path:
+        if "\0" in str(value):
+            raise ValueError("a host path may not contain a NUL byte")
+        return value
 
     @field_validator("container")
     @classmethod
@@ -222,8 +230,12 @@ class SandboxPolicy(BaseModel):
     def _no_loader_or_runtime_vars(cls, value):  # type: ignore[no-untyped-def]
         names = value.keys() if isinstance(value, dict) else value
         for name in names:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not an environment variable name (letters, digits, _)")
             if name.upper().startswith(FORBIDDEN_ENV_PREFIXES):
                 raise ValueError(f"environment variable {name} may not be set for the sandbox")
+        if isinstance(value, dict) and any("\0" in text for text in value.values()):
+            raise ValueError("an environment value may not contain a NUL byte")
         return value
 
     @property

@@ -34,6 +34,8 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
 
 def _components(path: str) -> list[str]:
+    if "\0" in path:
+        raise PolicyError(f"mount path {path!r} contains a NUL byte")
     if not path.startswith("/"):
         raise PolicyError(f"mount path {path!r} must be absolute")
     parts = path.split("/")[1:]

@@ -128,6 +128,18 @@ def test_numbers_and_lists_over_the_host_caps_are_refused(broker: TestBroker, co
     assert not containers_labelled("avo.run=caps")
 
 
+def test_nul_bytes_and_odd_names_are_refused_and_the_connection_lives(broker: TestBroker, code: Path) -> None:
+    workspace = broker.workspace("avo-t1")
+    messages = [_open(f"{workspace}\0x", "nul"),
+                _open(workspace, "nul", read_only_mounts=[{"host": f"{workspace}\0x", "container": "/data"}]),
+                _open(workspace, "nul", env={"A=LD_PRELOAD": "x"}),
+                {"kind": "status"}]
+    replies = _replies(broker, code, messages)
+    assert [reply and reply["ok"] for reply in replies] == [False, False, False, True], replies
+    assert "NUL byte" in replies[0]["message"] and "NUL byte" in replies[1]["message"], replies
+    assert "not an environment variable name" in replies[2]["message"], replies
+
+
 ALIASES = ["/opt/avo/harness/", "//opt/avo/harness", "/opt/avo/./harness", "/opt/avo/harness//."]
 OVERLAPS = {
     "under the harness": {"read_only_mounts": [{"host": "DATA", "container": "/opt/avo/harness/call_harness.py"}]},

@@ -115,3 +115,11 @@ def test_relative_and_dot_dot_container_paths_are_refused(bad: str) -> None:
 def test_nested_is_strict_and_by_component() -> None:
     assert nested("/opt/avo/harness/x", "/opt/avo/harness") and nested("/opt", "/")
     assert not nested("/opt/avo/harness", "/opt/avo/harness") and not nested("/opt/avo/harnessx", "/opt/avo/harness")
+
+
+@pytest.mark.parametrize("env", [{"A=B": "x"}, {" LD_PRELOAD": "x"}, {"": "x"}, {"OK": "a\0b"}])
+def test_environment_names_are_plain_and_values_have_no_nul(env: dict[str, str]) -> None:
+    with pytest.raises(ValidationError, match="env"):
+        SandboxPolicy(env=env)
+    with pytest.raises(ValidationError, match="NUL"):
+        ReadOnlyMount(host=Path("/srv/a\0b"), container="/data")
