@@ -8,6 +8,7 @@ choose is forced: its own uid:gid (never 0), its tenant label, the docker backen
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from typing import Any
 
@@ -38,6 +39,10 @@ def _validated(requested: dict[str, Any]) -> SandboxPolicy:
 BROKER_TARGETS = ("/tmp", "/dev/shm")
 
 
+def _shown(number: float) -> str:
+    return f"{number:g}" if isinstance(number, float) else str(number)
+
+
 def _limit_reasons(policy: SandboxPolicy, rule: TenantRule) -> list[str]:
     """Each numeric option against its cap in the tenant's entry (sizes compared in bytes)."""
     sizes = [("memory", policy.memory, "max_memory", rule.max_memory),
@@ -56,8 +61,7 @@ def _limit_reasons(policy: SandboxPolicy, rule: TenantRule) -> list[str]:
                 "max_env_bytes", rule.max_env_bytes)]
     reasons = [f"{name} {asked} is over your limit of {cap} ({key} in the host policy)"
                for name, asked, key, cap in sizes if parse_size(asked) > parse_size(cap)]
-    reasons += [f"{name} {asked:{'g' if isinstance(asked, float) else 'd'}} is over your limit of "
-                f"{cap:{'g' if isinstance(cap, float) else 'd'}} ({key} in the host policy)"
+    reasons += [f"{name} {_shown(asked)} is over your limit of {_shown(cap)} ({key} in the host policy)"
                 for name, asked, key, cap in numbers if asked > cap]
     return reasons
 
@@ -83,7 +87,7 @@ def _target_reasons(policy: SandboxPolicy, supplied: Collection[str]) -> list[st
         if overlapped:
             reasons.append(f"read-only mount at {target}: it would overlap {', '.join(overlapped)}, which the "
                            f"broker mounts itself; mount it elsewhere")
-    repeated = sorted({target for target in targets if targets.count(target) > 1})
+    repeated = sorted(target for target, times in Counter(targets).items() if times > 1)
     if repeated:
         reasons.append(f"read-only mounts: two share the container path {', '.join(repeated)}")
     return reasons
