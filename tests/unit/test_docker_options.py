@@ -122,3 +122,11 @@ def test_count_never_becomes_every_device() -> None:
     for selection in (GpuSelection.parse(1), GpuSelection.parse("0,1")):
         request = device_request(selection)
         assert request is not None and request["Count"] != -1
+
+
+@pytest.mark.parametrize("update", [{"memory": "0"}, {"tmpfs_size": "0.5b"}, {"shm_size": "0"}, {"cpus": 1e-12},
+                                    {"max_file_size": "0.9"}])
+def test_a_limit_slipped_in_without_validation_never_reaches_docker_as_none(tmp_path: Path, update: dict) -> None:
+    unchecked = SandboxPolicy().model_copy(update=update)  # model_copy(update=) does not validate
+    with pytest.raises(PolicyError, match=next(iter(update))):
+        container_options(unchecked, tmp_path, {})

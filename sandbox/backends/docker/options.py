@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from docker.types import DeviceRequest, HostConfig, LogConfig, Mount, Ulimit
+from pydantic import ValidationError
 
 from ...errors import PolicyError
 from ...gpu import visible_devices
@@ -74,6 +75,15 @@ def _mounts(policy: SandboxPolicy, workspace: Path) -> list[Mount]:
     return mounts
 
 
+def _revalidated(policy: SandboxPolicy) -> SandboxPolicy:
+    """``policy`` checked again: ``model_copy(update=...)`` skips validation, and a size of 0
+    or a tiny ``cpus`` that slipped in that way would reach Docker as *no limit*."""
+    try:
+        return SandboxPolicy.model_validate(policy.model_dump())
+    except ValidationError as exc:
+        raise PolicyError(f"invalid sandbox policy: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
+
+
 def container_options(policy: SandboxPolicy, workspace: Path, labels: dict[str, str],
                       api_version: str = API_VERSION, placement: Placement = Placement()) -> dict[str, Any]:
     """Keyword arguments of ``APIClient.create_container`` for one call under ``policy``.
@@ -82,6 +92,7 @@ def container_options(policy: SandboxPolicy, workspace: Path, labels: dict[str, 
     """
     if not workspace.is_absolute() or not workspace.is_dir():
         raise PolicyError(f"workspace must be an existing absolute directory: {workspace}")
+    policy = _revalidated(policy)
     memory = policy.memory_bytes
     file_size = parse_size(policy.max_file_size)
     env = call_environment(policy)
