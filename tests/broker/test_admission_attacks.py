@@ -201,6 +201,14 @@ def test_no_gpu_lease_for_a_workspace_on_a_suid_filesystem(broker: TestBroker, c
     events = run_tenant("avo-t1", code, _gpu_session(broker, _suid_workspace(suid_root), "suid-gpu"))
     assert events[0]["event"] == "error" and "GPU lease refused" in events[0]["message"], events
     assert "mount workspace roots nosuid" in events[0]["message"]
+    assert any("GPU lease refused" in line["reason"] for line in _refusals(broker, "GPU lease"))
+    assert "avo-t1" not in str(_gpu_holders(broker))
+
+
+def _gpu_holders(broker: TestBroker) -> list:
+    from sandbox.backends.broker import broker_request
+
+    return [gpu["holder"] for gpu in broker_request(broker.socket, {"kind": "status"})["status"]["gpus"]]
 
 
 def test_a_nosuid_bind_mount_of_a_suid_filesystem_is_not_enough(broker: TestBroker, code: Path,
