@@ -221,7 +221,7 @@ class EvolutionRunner:
         )
 
     def request_stop(self, by: str = "Ctrl-C") -> None:
-        """Stop cleanly after the current step (what the first Ctrl-C or SIGTERM does)."""
+        """Stop cleanly after the current step (what the first Ctrl-C at a terminal does)."""
         self._interruption.request_stop(by)
 
     # -- set-up -------------------------------------------------------------------------------
