@@ -414,16 +414,17 @@ class EvolutionRunner:
         solution = self._population.next_solution(
             candidate, score, verdict, message=message, tokens_used=usage.tokens - self._tokens_at_commit,
             cost_usd=round(usage.cost_usd - self._cost_at_commit, 6), hidden=hidden)
-        with self._interruption.critical():
+        with self._interruption.critical():  # an abort waits until the version and its log event are whole
             stored = self.store.append(solution)
             self._population.admit(stored)
-        self._tokens_at_commit, self._cost_at_commit = usage.tokens, usage.cost_usd
-        self._committed += 1
-        self._restore_best()  # the work tree now holds the new best version
-        self.run_log.emit("commit", step=step, version=stored.version, parent=stored.parent,
-                          aggregate=stored.aggregate, values=score.values, commit=stored.commit,
-                          reason=verdict.reason, message=message[:1000], source_hash=candidate.digest,
-                          **self._claim(claimed), **({"hidden_values": stored.hidden_values} if stored.hidden_values else {}))
+            self._tokens_at_commit, self._cost_at_commit = usage.tokens, usage.cost_usd
+            self._committed += 1
+            self._restore_best()  # the work tree now holds the new best version
+            self.run_log.emit("commit", step=step, version=stored.version, parent=stored.parent,
+                              aggregate=stored.aggregate, values=score.values, commit=stored.commit,
+                              reason=verdict.reason, message=message[:1000], source_hash=candidate.digest,
+                              **self._claim(claimed),
+                              **({"hidden_values": stored.hidden_values} if stored.hidden_values else {}))
         return stored.version
 
     def _reject(self, step: int, reason: str, result: VariationResult, candidate: Candidate | None = None,
