@@ -61,7 +61,7 @@ def read_events(path: Path, *kinds: str) -> Iterator[dict[str, Any]]:
     reading it."""
     if not Path(path).exists():
         return
-    markers = [f'"kind": {json.dumps(kind)}' for kind in kinds]
+    markers = [f'"kind":{space}{json.dumps(kind)}' for kind in kinds for space in (" ", "")]  # compact JSON too
     with Path(path).open(encoding="utf-8") as handle:
         for line in handle:
             if markers and not any(marker in line for marker in markers):

@@ -18,6 +18,7 @@ from fakes import FakeEvaluator, ScriptedOperator, program
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.evolution import EvolutionRunner
 from orchestrator.core.interfaces import VariationContext, VariationResult
+from orchestrator.core.run_log import read_events
 
 HERE = Path(__file__).resolve().parent
 
@@ -56,6 +57,17 @@ def test_resume_memory_does_not_grow_with_the_run_log(make_config) -> None:
         peaks[events], step = resumed_peak_rss_kb(config)
         assert step == 2 + (events - 1) // 10 + 1  # the steps were read back: numbering goes on
     assert peaks[100_000] - peaks[10_000] < 4 * 1024, peaks
+
+
+def test_reading_some_kinds_skips_the_rest_without_being_fooled(tmp_path: Path) -> None:
+    log = tmp_path / "events.jsonl"
+    log.write_text("\n".join([json.dumps({"kind": "commit", "step": 1}),
+                              json.dumps({"kind": "budget", "tokens": 5}, separators=(",", ":")),
+                              json.dumps({"kind": "agent_tool", "values": {"kind": "commit"}}),
+                              '{"kind": "commit", "step": 2']))  # a line torn by a kill
+    assert list(read_events(log, "commit")) == [{"kind": "commit", "step": 1}]
+    assert list(read_events(log, "budget", "commit")) == [{"kind": "commit", "step": 1}, {"kind": "budget", "tokens": 5}]
+    assert len(list(read_events(log))) == 3
 
 
 class _MeasureAtFirstStep:
