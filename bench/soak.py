@@ -8,6 +8,10 @@ time less its model replies, tool calls and re-score), the first prompt's size, 
 RSS of the avo process; then the time from `avo run --resume` to its first model request
 and the time of `avo report`. Every ``--every``-th step commits a faster version, the others
 are rejected as slower, so the lineage and the prompt's history grow as in a real run.
+
+Measured on the 2-CPU CI-like machine (shared, runc), 300 steps, 30 versions: overhead 9.4 -> 8.5 ms
+a step, first prompt 3.6k -> 4.7k chars, fds 35 -> 33 (max), RSS 103.5 -> 104.4 MB, resume 2.4 s,
+report 3.5 s.
 """
 
 from __future__ import annotations
