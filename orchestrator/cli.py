@@ -1,7 +1,8 @@
 """``avo``: init | run | status | lineage | doctor, the sandbox's sandbox exec | gc | image, and report | export.
 
 Every error a user can cause ends as one red line naming the fix and exit status 2;
-a second Ctrl-C ends with 130, a second SIGTERM with 143. No traceback reaches the terminal for those.
+an abort ends with 128 + the signal: SIGTERM 143, SIGINT 130 (see orchestrator.core.interruption).
+No traceback reaches the terminal for those.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def report_errors(command: Callable[[], int]) -> int:
         if rest:
             errors.print("\n".join(rest), style="dim", highlight=False, markup=False)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt as exc:  # a second Ctrl-C or SIGTERM: 128 + the signal, as a shell reports it
+    except KeyboardInterrupt as exc:  # an abort (RunAborted): 128 + the signal, as a shell reports it
         errors.print("avo: aborted; resume with `avo run CONFIG --resume`", style="bold red", highlight=False)
         return 128 + exc.signum if isinstance(exc, RunAborted) else EXIT_INTERRUPTED
 

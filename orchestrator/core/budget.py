@@ -9,6 +9,7 @@ totals at once, so a step that ends in an error (or a kill) is still paid for.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any, Callable
 
 from pydantic import BaseModel
@@ -28,13 +29,16 @@ class BudgetUsage(BaseModel):
     elapsed_s: float = 0.0
 
     @classmethod
-    def from_events(cls, events: list[dict[str, Any]]) -> "BudgetUsage":
-        """The last recorded totals (zero when the log has none)."""
-        for event in reversed(events):
+    def from_events(cls, events: Iterable[dict[str, Any]]) -> "BudgetUsage":
+        """The last recorded totals (zero when the log has none); ``events`` may be a stream."""
+        last: dict[str, Any] | None = None
+        for event in events:
             if event.get("kind") == "budget":
-                return cls(tokens=event.get("tokens", 0), cost_usd=event.get("cost_usd", 0.0),
-                           elapsed_s=event.get("elapsed_s", 0.0))
-        return cls()
+                last = event
+        if last is None:
+            return cls()
+        return cls(tokens=last.get("tokens", 0), cost_usd=last.get("cost_usd", 0.0),
+                   elapsed_s=last.get("elapsed_s", 0.0))
 
 
 class Budget:

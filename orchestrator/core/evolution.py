@@ -12,17 +12,22 @@ put back to the best version whenever a step does not commit.
 Spending: every model call is charged to the budget as it returns (a
 :class:`~orchestrator.core.budget.BudgetMeter` the agent's client reports to), and the
 supervisor's calls are checked against it like the agent's. A model that gives up is
-braked by :class:`~orchestrator.core.stall.StallWatch`. SIGINT and SIGTERM stop the run
-after the step, or abort it on a second signal (:mod:`orchestrator.core.interruption`);
-the run's containers are removed either way.
+braked by :class:`~orchestrator.core.stall.StallWatch`. SIGTERM (and SIGINT away from a
+terminal) aborts the step in flight and records it as ``step_aborted``; Ctrl-C at a terminal
+stops after the step (:mod:`orchestrator.core.interruption`); the run's containers are
+removed either way.
+
+Resume reads the run log as a stream, one pass per thing it restores, keeping only bounded
+state: a week-long run's log holds hundreds of thousands of events.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -105,6 +110,17 @@ def _llm_label(config: EvolutionConfig) -> str:
     return f"{llm.provider}:{llm.model}"
 
 
+class _PriorEvents:
+    """The previous runs' log, read again for each use (``prior("budget", "commit")`` yields those
+    kinds in order) rather than held whole: resume keeps only what it restores."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+
+    def __call__(self, *kinds: str) -> Iterator[dict[str, Any]]:
+        return read_events(self._path, *kinds) if self._path is not None else iter(())
+
+
 class EvolutionRunner:
     """Runs (or resumes, with ``resume=True``) the evolution described by ``config``."""
 
@@ -151,11 +167,11 @@ class EvolutionRunner:
                 f"{self.config.workspace_dir} already holds a lineage: pass --resume (resume=True) to "
                 "continue it, or set workspace_dir to another folder")
         self.config.check_files()
-        prior = list(read_events(self.config.run_log_path)) if resuming else []
+        prior = _PriorEvents(self.config.run_log_path if resuming else None)
         self._budget = Budget(self.config.budget, self.config.max_wall_time_hours,
-                              spent=BudgetUsage.from_events(prior))
+                              spent=BudgetUsage.from_events(prior("budget")))
         self._meter = BudgetMeter(self._budget, self.run_log)
-        self._step = max((e.get("step", 0) for e in prior if e.get("kind") == "variation_start"), default=0)
+        self._step = max((e.get("step", 0) for e in prior("variation_start")), default=0)
         sandbox = self.config.sandbox
         self.run_log.emit("run_start", project=self.config.project_name, resume=resuming,
                           workspace=str(self.config.workspace_dir), step=self._step,
@@ -174,7 +190,7 @@ class EvolutionRunner:
                 self.stop_reason = self._loop()
                 self._restore_best()
             except KeyboardInterrupt as exc:
-                self.stop_reason = f"aborted ({exc if isinstance(exc, RunAborted) else 'KeyboardInterrupt'})"
+                self.stop_reason = f"aborted ({exc.by if isinstance(exc, RunAborted) else 'KeyboardInterrupt'})"
                 raise
             except BaseException as exc:
                 self.stop_reason = f"error: {type(exc).__name__}: {exc}"
@@ -205,7 +221,7 @@ class EvolutionRunner:
         )
 
     def request_stop(self, by: str = "Ctrl-C") -> None:
-        """Stop cleanly after the current step (what the first Ctrl-C or SIGTERM does)."""
+        """Stop cleanly after the current step (what the first Ctrl-C at a terminal does)."""
         self._interruption.request_stop(by)
 
     # -- set-up -------------------------------------------------------------------------------
@@ -241,7 +257,7 @@ class EvolutionRunner:
         self.run_log.emit("problem_image", image=policy.image, built=bool(steps),
                           seconds=round(time.monotonic() - started, 3), detail=steps)
 
-    def _open_population(self, resuming: bool, prior: list[dict[str, Any]]) -> Population:
+    def _open_population(self, resuming: bool, prior: _PriorEvents) -> Population:
         assert self._evaluator is not None
         configurations = self._evaluator.configurations()
         hidden = self._hidden_evaluator.configurations() if self._hidden_evaluator is not None else []
@@ -259,20 +275,19 @@ class EvolutionRunner:
                                "start a new workspace")
         lineage.configurations, lineage.hidden_configurations = configurations, hidden
         population = Population(lineage, self.config.min_improvement)
-        for event in prior:
-            if event.get("kind") == "rejection":
-                population.record_failure(Attempt(step=event.get("step", 0), reason=event.get("reason", ""),
+        for event in prior("rejection"):
+            population.record_failure(Attempt(step=event.get("step", 0), reason=event.get("reason", ""),
                                                   aggregate=event.get("aggregate", 0.0),
                                                   source_hash=event.get("source_hash")))
         assert self._budget is not None
         self._tokens_at_commit, self._cost_at_commit = self._budget.usage.tokens, self._budget.usage.cost_usd
         return population
 
-    def _restore_step_state(self, prior: list[dict[str, Any]]) -> None:
+    def _restore_step_state(self, prior: _PriorEvents) -> None:
         """What the supervisor and the stall brakes knew when the last run ended, from its log."""
         assert self._supervisor is not None
-        self._supervisor.restore(prior)
-        self._stall.restore(prior)
+        self._supervisor.restore(prior("supervisor", "commit", "rejection"))
+        self._stall.restore(prior("variation_end", "run_end", "commit", "rejection"))
 
     def _commit_seed(self) -> None:
         assert self._evaluator is not None and self._population is not None
@@ -307,6 +322,9 @@ class EvolutionRunner:
             self._steps_run += 1
             try:
                 self._variation_step(self._step)
+            except RunAborted as exc:  # its calls are killed as the run closes; nothing of it was committed
+                self.run_log.emit("step_aborted", step=self._step, by=exc.by)
+                raise
             except ReplayExhausted:
                 return "replay finished"
             except BudgetExhausted as exc:
@@ -396,16 +414,17 @@ class EvolutionRunner:
         solution = self._population.next_solution(
             candidate, score, verdict, message=message, tokens_used=usage.tokens - self._tokens_at_commit,
             cost_usd=round(usage.cost_usd - self._cost_at_commit, 6), hidden=hidden)
-        with self._interruption.critical():
+        with self._interruption.critical():  # an abort waits until the version and its log event are whole
             stored = self.store.append(solution)
             self._population.admit(stored)
-        self._tokens_at_commit, self._cost_at_commit = usage.tokens, usage.cost_usd
-        self._committed += 1
-        self._restore_best()  # the work tree now holds the new best version
-        self.run_log.emit("commit", step=step, version=stored.version, parent=stored.parent,
-                          aggregate=stored.aggregate, values=score.values, commit=stored.commit,
-                          reason=verdict.reason, message=message[:1000], source_hash=candidate.digest,
-                          **self._claim(claimed), **({"hidden_values": stored.hidden_values} if stored.hidden_values else {}))
+            self._tokens_at_commit, self._cost_at_commit = usage.tokens, usage.cost_usd
+            self._committed += 1
+            self._restore_best()  # the work tree now holds the new best version
+            self.run_log.emit("commit", step=step, version=stored.version, parent=stored.parent,
+                              aggregate=stored.aggregate, values=score.values, commit=stored.commit,
+                              reason=verdict.reason, message=message[:1000], source_hash=candidate.digest,
+                              **self._claim(claimed),
+                              **({"hidden_values": stored.hidden_values} if stored.hidden_values else {}))
         return stored.version
 
     def _reject(self, step: int, reason: str, result: VariationResult, candidate: Candidate | None = None,

@@ -1,19 +1,27 @@
-"""Stopping a run on a signal: SIGINT (Ctrl-C) and SIGTERM (a systemd stop, a cancelled CI
-job, Slurm's ``scancel``) alike.
+"""Stopping a run on a signal, the way its sender expects.
 
-The first signal asks the loop to stop after the current step (a pause between failed
-steps is cut short). A second one aborts at once by raising :class:`RunAborted` in the
-main thread, except while a version is being persisted (the abort then waits until
-the commit is whole) or while the run is closing. Either way the runner's clean-up
-runs, so the run's containers, warm pools included, are removed: Python's default
+Whoever sends SIGTERM (Slurm's ``scancel``, a cancelled CI job, systemd, Kubernetes,
+``docker stop``) follows it with SIGKILL after a grace of 2.5 to 90 s, far shorter than a
+step can last. So SIGTERM aborts the step in flight at once, by raising :class:`RunAborted`
+in the main thread; so does SIGINT when no one is at a terminal (a CI runner's cancel).
+Only Ctrl-C at a terminal (stdin is a TTY and this process is in its foreground process
+group) asks the loop to stop after the current step, and a second Ctrl-C then aborts.
+
+An abort arriving while a version is being persisted waits until the commit is whole
+(milliseconds); one arriving while the run is closing is dropped. Either way the runner's
+clean-up runs, so the run's containers, warm pools included, are removed: Python's default
 SIGTERM action would end the process without running any of it.
 
-The handler only sets plain attributes: it runs between two bytecodes of the main
-thread, which may hold any lock at that moment.
+Code that learns by other means that the run must end as if SIGTERM came (a cancelled
+Slurm holder job) calls :func:`abort_run` from any thread.
+
+The handler only sets plain attributes or raises: it runs between two bytecodes of the
+main thread, which may hold any lock at that moment.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -22,35 +30,69 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-__all__ = ["Interruption", "RunAborted", "SIGNALS"]
+__all__ = ["Interruption", "RunAborted", "SIGNALS", "abort_run", "at_terminal", "current"]
 
-#: The signals handled, with the name a user knows each by.
-SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+#: The signals handled.
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _POLL_S = 0.05
+_active: Interruption | None = None  # the run of this process whose handlers are installed
+
+
+def at_terminal() -> bool:
+    """Whether a person at a terminal can have sent SIGINT: stdin is a TTY and this process is
+    in the terminal's foreground process group (a background job or a CI runner is not)."""
+    try:
+        return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def current() -> Interruption | None:
+    """The interruption of the run in progress in this process, if one is handling signals
+    (code that waits outside a step, e.g. for an allocation, watches its ``stop_requested``)."""
+    return _active
+
+
+def abort_run(by: str, signum: int = signal.SIGTERM) -> bool:
+    """Abort the run in progress exactly as ``signum`` would, naming ``by`` as the cause in the
+    run log (e.g. ``"scancel of Slurm job 12"``); callable from any thread. False, doing
+    nothing, when no run of this process is handling signals."""
+    interruption = _active
+    if interruption is None:
+        return False
+    interruption.abort_cause = by
+    main = threading.main_thread().ident
+    assert main is not None
+    signal.pthread_kill(main, signum)  # the handler runs in the main thread, like a real signal
+    return True
 
 
 class RunAborted(KeyboardInterrupt):
-    """A second signal ended the run at once; ``signum`` is that signal (exit status 128 + signum)."""
+    """The run ended at once; ``signum`` is the signal that did it (exit status 128 + signum)
+    and ``by`` what the run log calls its sender."""
 
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"second signal: {SIGNALS.get(signum, signum)}")
+    def __init__(self, signum: int, by: str) -> None:
+        super().__init__(by)
         self.signum = signum
+        self.by = by
 
 
 class Interruption:
-    """The two-stage stop of one run: ``handling()`` installs it for the run's duration."""
+    """How one run reacts to SIGINT and SIGTERM: ``handling()`` installs it for the run's duration."""
 
     def __init__(self) -> None:
-        self.requested_by: str | None = None  # the name of what asked to stop, once asked
+        self.requested_by: str | None = None  # the name of what asked to stop after the step, once asked
+        self.abort_cause: str | None = None  # set by abort_run: the sender the next SIGTERM stands for
+        self._aborted = False
         self._critical = 0
-        self._pending: int | None = None
+        self._pending: RunAborted | None = None
 
     @property
     def stop_requested(self) -> bool:
         return self.requested_by is not None
 
     def request_stop(self, by: str = "Ctrl-C") -> None:
-        """Stop after the current step (what the first signal does)."""
+        """Stop after the current step (what the first Ctrl-C at a terminal does)."""
         if self.requested_by is None:
             self.requested_by = by
 
@@ -64,13 +106,16 @@ class Interruption:
     def handling(self) -> Iterator[None]:
         """Handle SIGINT and SIGTERM while the block runs (main thread only: Python delivers
         signals there, and a runner in another thread leaves them to its host program)."""
+        global _active
         if threading.current_thread() is not threading.main_thread():
             yield
             return
         previous = {signum: signal.signal(signum, self._on_signal) for signum in SIGNALS}
+        outer, _active = _active, self
         try:
             yield
         finally:
+            _active = outer
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
@@ -93,14 +138,24 @@ class Interruption:
             if pending is not None:
                 self._pending = None
         if then_raise and pending is not None:
-            raise RunAborted(pending)
+            raise pending
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        name = SIGNALS.get(signum, str(signum))
-        if not self.stop_requested:
-            self.request_stop(name)
-            print(f"avo: {name}: stopping after the current step ({name} again to abort)", file=sys.stderr)
-        elif self._critical:
-            self._pending = signum
+        if self._aborted:
+            return  # one abort is under way: its clean-up must run to the end
+        if signum == signal.SIGINT and at_terminal():
+            if not self.stop_requested:
+                self.request_stop("Ctrl-C")
+                print("avo: Ctrl-C: stopping after the current step (Ctrl-C again to abort)", file=sys.stderr)
+                return
+            by = "second Ctrl-C"
+        elif signum == signal.SIGTERM:
+            by, self.abort_cause = self.abort_cause or "SIGTERM", None
         else:
-            raise RunAborted(signum)
+            by = "SIGINT"
+        self._aborted = True
+        aborted = RunAborted(signum, by)
+        if self._critical:
+            self._pending = aborted
+        else:
+            raise aborted

@@ -43,7 +43,7 @@ class StallWatch:
             elif event.get("kind") == "run_end" and str(event.get("reason", "")).startswith("stalled"):
                 self.without_candidate = 0
             elif (outcome := StepOutcome.from_event(event)) is not None:
-                self.record(outcome, submitted=submitted.get(outcome.step, False))
+                self.record(outcome, submitted=submitted.pop(outcome.step, False))  # bounded on a long log
 
     def delay_s(self) -> float:
         """How long to wait before the next step."""

@@ -164,11 +164,13 @@ class GitLineageStore:
         while chain[-1].parents:
             chain.append(chain[-1].parents[0])
         solutions = [solution_from_commit(commit, self.solution_file, self.solution_dir) for commit in reversed(chain)]
-        for index, solution in enumerate(solutions):
+        tags = _tag_targets(repo)  # one listing: asking per version would be quadratic in versions
+        for index, (solution, commit) in enumerate(zip(solutions, reversed(chain))):
             if solution.version != index:
                 raise LineageError(f"{self.repo_dir}: commit {solution.commit} carries v{solution.version} at "
                                    f"position {index}; the history was rewritten: restore it or start a new workspace")
-            self._tag(repo, solution.version, repo.commit(solution.commit))
+            if tags.get(f"v{index}") != commit.hexsha:
+                self._tag(repo, index, commit)
         return lineage_of(solutions)
 
     def append(self, solution: Solution) -> Solution:
@@ -230,10 +232,16 @@ class GitLineageStore:
 
     @staticmethod
     def _tag(repo: git.Repo, version: int, commit: git.Commit) -> None:
-        name = f"refs/tags/v{version}"
+        git.Reference.create(repo, f"refs/tags/v{version}", commit, force=True)
+
+
+def _tag_targets(repo: git.Repo) -> dict[str, str]:
+    """Every tag's name and the commit it points at, from one listing of the tags (``repo.tags``
+    lists them all each time it is read)."""
+    targets: dict[str, str] = {}
+    for tag in repo.tags:
         try:
-            if repo.tags[f"v{version}"].commit == commit:
-                return
-        except (IndexError, ValueError):
-            pass
-        git.Reference.create(repo, name, commit, force=True)
+            targets[tag.name] = tag.commit.hexsha
+        except ValueError:  # a tag that points at no commit: load() re-creates it
+            continue
+    return targets

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 
 import pytest
 
 from fakes import CONFIGURATIONS, FakeEvaluator, ScriptedOperator, program
+from orchestrator.core import interruption
 from orchestrator.core.evolution import EvolutionRunner
 from orchestrator.core.interfaces import Directive, StepOutcome
+from orchestrator.core.interruption import RunAborted
 from orchestrator.core.run_log import read_events
 from orchestrator.core.scoring import Score
 from orchestrator.errors import BudgetExhausted, ConfigError, LineageError
@@ -197,6 +202,44 @@ def test_request_stop_ends_after_the_current_step(make_config):
     runner = EvolutionRunner(config, operator=StopAfterFirst([program(2.0), program(3.0)]), evaluator=FakeEvaluator())
     results = runner.run()
     assert results.stop_reason == "interrupted (Ctrl-C)" and results.best_version == 1
+
+
+def test_sigterm_during_a_step_aborts_it_and_logs_it(make_config, monkeypatch):
+    monkeypatch.setattr(interruption, "at_terminal", lambda: True)  # SIGTERM aborts even at a terminal
+    config = make_config()
+
+    class Terminated(ScriptedOperator):
+        def vary(self, context):
+            if context.step == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)  # a busy call: the abort must not wait for it
+            return super().vary(context)
+
+    started = time.monotonic()
+    with pytest.raises(RunAborted):
+        EvolutionRunner(config, operator=Terminated([program(2.0), program(3.0)]), evaluator=FakeEvaluator()).run()
+    assert time.monotonic() - started < 4
+    [aborted] = read_events(config.run_log_path, "step_aborted")
+    [end] = read_events(config.run_log_path, "run_end")
+    assert (aborted["step"], aborted["by"], end["reason"], end["best_version"]) == (2, "SIGTERM", "aborted (SIGTERM)", 1)
+
+
+def test_sigterm_during_a_commit_waits_for_the_version_and_its_event(make_config, monkeypatch):
+    config = make_config()
+    store_class = type(open_store(config))
+    append = store_class.append
+
+    def append_then_signal(self, solution):
+        if solution.version == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler has run by now
+        return append(self, solution)
+
+    monkeypatch.setattr(store_class, "append", append_then_signal)
+    with pytest.raises(RunAborted):
+        EvolutionRunner(config, operator=ScriptedOperator([program(2.0), program(3.0)]), evaluator=FakeEvaluator()).run()
+    assert [s.version for s in open_store(config).load().solutions] == [0, 1]
+    assert [e["version"] for e in read_events(config.run_log_path, "commit")] == [0, 1]
 
 
 def test_every_event_kind_is_logged(make_config):

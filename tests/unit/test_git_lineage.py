@@ -71,6 +71,24 @@ def test_git_history_has_one_tagged_commit_per_version(tmp_path):
     assert repo.config_reader().get_value("core", "hooksPath") == "/dev/null"
 
 
+def test_load_lists_the_tags_once_and_repairs_missing_or_moved_ones(tmp_path, monkeypatch):
+    """Loading a lineage of N versions reads the tag list once, not once per version (N²)."""
+    store = GitLineageStore(tmp_path / "lineage", "solution.py")
+    for i in range(40):
+        store.append(solution(i, 1.0 + i))
+    repo = git.Repo(tmp_path / "lineage")
+    repo.delete_tag(repo.tags["v7"])  # a kill between the commit and its tag
+    git.Reference.create(repo, "refs/tags/v9", repo.tags["v3"].commit, force=True)  # a tag moved by hand
+    listings = []
+    real = git.TagReference.list_items.__func__
+    monkeypatch.setattr(git.TagReference, "list_items",
+                        classmethod(lambda cls, *a, **k: listings.append(1) or real(cls, *a, **k)))
+    assert len(store.load().solutions) == 40
+    assert len(listings) == 1
+    tags = {t.name: t.commit.hexsha for t in git.Repo(tmp_path / "lineage").tags}
+    assert tags["v7"] == store.load().solutions[7].commit and tags["v9"] == store.load().solutions[9].commit
+
+
 def test_rewritten_history_is_refused(tmp_path):
     store = GitLineageStore(tmp_path / "lineage", "solution.py")
     store.append(solution(0, 1.0))

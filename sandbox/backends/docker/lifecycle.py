@@ -167,7 +167,7 @@ class DockerBackend:
             return container
 
     def _dispose(self, container: StartedContainer) -> None:
-        container.stream.close()
+        container.close()
         self._remove(container.id)
 
     def _remove(self, container_id: str) -> None:

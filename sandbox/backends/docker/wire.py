@@ -51,6 +51,14 @@ class StartedContainer:
     def socket(self) -> socket.socket:
         return getattr(self.stream, "_sock", self.stream)
 
+    def close(self) -> None:
+        """Close the attach stream and the socket under it. Closing the stream alone leaves the
+        socket open until a garbage collection: docker-py keeps it in a reference cycle with the
+        HTTP response, so a long run would hold one fd per call between collections."""
+        sock = self.socket  # the stream forgets it once closed
+        self.stream.close()
+        sock.close()
+
 
 class Demux:
     """Splits Docker's multiplexed attach stream (8-byte frame headers) into stdout/stderr,
