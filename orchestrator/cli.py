@@ -128,7 +128,7 @@ def _load(path: Path, replay: Path | None = None) -> EvolutionConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from orchestrator.core.evolution import EvolutionRunner
+    from orchestrator.core.parallel_agents import open_runner
     from orchestrator.run_view import RunView
 
     config = _load(args.config, args.replay)
@@ -136,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
         from orchestrator.slurm_cli import submit_run
 
         return submit_run(config, args.config, resume=args.resume, replay=args.replay)
-    runner = EvolutionRunner(config, resume=args.resume)
+    runner = open_runner(config, resume=args.resume)
     with RunView(config.run_log_path, console):
         results = runner.run()
     table = Table(title=f"{config.project_name}: {results.stop_reason}", show_header=False)
