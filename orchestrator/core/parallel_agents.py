@@ -188,14 +188,16 @@ class AgentWorker(threading.Thread):
                       rationale=result.rationale[:1000], failure_reason=result.failure_reason[:1000])
         submission = Submission(self.index, ticket, result, spent)
         self._prepare(submission)
+        if submission.refused is None:
+            self.state = "scoring"
+            self._rescore(submission)
         while True:
-            if submission.refused is None:
-                self.state = "scoring"
-                self._rescore(submission)
             self.state = "committing"
             runner.outbox.put(submission)
             if submission.reply.get():
                 break
+            self.state = "scoring"  # another agent committed meanwhile: measure the new best here too
+            self._rescore_best(submission)
 
     def _prepare(self, submission: Submission) -> None:
         """Read the candidate; refuse it unscored when it is missing, unchanged, or already tried."""
@@ -215,13 +217,21 @@ class AgentWorker(threading.Thread):
     def _rescore(self, submission: Submission) -> None:
         """The paired measurement on this agent's resource: the candidate, then the current best."""
         assert submission.candidate is not None
-        evaluator, candidate = self.parts.evaluator, submission.candidate
+        candidate = submission.candidate
+        submission.score = self.parts.evaluator.evaluate(
+            candidate.source, purpose="rescore", files=candidate.files or None,
+            previous_best=self.runner.current_best().score.values)
+        self.last_score = submission.score.aggregate(self.runner.configurations)
+        self._rescore_best(submission)
+
+    def _rescore_best(self, submission: Submission) -> None:
+        """The current best, on the same resource as the candidate (skipped for a failing candidate,
+        which the commit rule rejects without comparing)."""
+        assert submission.score is not None
         best = self.runner.current_best()
         submission.against = best.version
-        submission.score = evaluator.evaluate(candidate.source, purpose="rescore", files=candidate.files or None,
-                                              previous_best=best.score.values)
-        self.last_score = submission.score.aggregate(self.runner.configurations)
-        submission.best_score = (evaluator.evaluate(best.source, purpose="rescore-best", files=best.files or None)
+        submission.best_score = (self.parts.evaluator.evaluate(best.source, purpose="rescore-best",
+                                                               files=best.files or None)
                                  if submission.score.passes_correctness else None)
 
 
