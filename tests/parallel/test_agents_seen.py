@@ -37,3 +37,14 @@ def test_status_and_live_view_show_each_agent(make_config, tmp_path):
     listed = status.stdout.split("agents:\n", 1)[1].splitlines()[:4]
     assert [line.strip().split(":")[0] for line in listed] == [f"agent {i}" for i in range(4)]
     assert any("from v" in line for line in listed)
+
+
+def test_report_colours_commits_by_agent(make_config, tmp_path):
+    from orchestrator.report.writer import write_report
+
+    config = make_config(agents=2)
+    scripts = {0: [program(2.0, "zero")], 1: [None, program(3.0, "one")]}
+    ParallelEvolutionRunner(config, agent_factory=scripted_factory(scripts, latency_s=0.01, think_s=0.05)).run()
+    html = write_report(config, tmp_path / "report.html").read_text()
+    assert 'class="version agent-0"' in html and 'class="version best agent-1"' in html
+    assert "agent 1 · from v0" in html  # agent 1's step started from the seed and replaced v1
