@@ -382,8 +382,12 @@ class ParallelEvolutionRunner(EvolutionRunner):
         if ended.crashed:
             self._crashes[ended.agent] = self._crashes.get(ended.agent, 0) + 1
             if self._crashes[ended.agent] < MAX_CRASHES_IN_A_ROW and not self.stopping.is_set():
-                self._restart(ended.agent)
-                return None
+                try:
+                    self._restart(ended.agent)
+                    return None
+                except Exception as exc:  # its sandbox or client cannot be rebuilt: retire it, not the run
+                    ended = AgentEnded(ended.agent, f"restart failed: {type(exc).__name__}: {exc}", crashed=True)
+                    self.run_log.emit("agent_crash", agent=ended.agent, error=ended.reason[:1000])
             self._ended[ended.agent] = f"crashed {self._crashes[ended.agent]} times in a row: {ended.reason}"
         else:
             self._ended[ended.agent] = ended.reason

@@ -122,3 +122,16 @@ def test_token_budget_is_run_wide(make_config):
     assert budget[-1]["tokens"] == results.tokens == charged
     # a call is refused once the budget is spent: at most one call per agent was in flight past it
     assert 10 * STEP_TOKENS <= results.tokens <= 10 * STEP_TOKENS + 4 * TOKENS_PER_CALL
+
+
+def test_an_agent_that_keeps_crashing_is_retired_and_the_run_goes_on(make_config):
+    boom = [RuntimeError(f"crash {k}") for k in range(3)]
+    scripts = {0: [*boom, program(9.0, "never reached")], 1: [program(2.0, "b"), program(3.0, "c")]}
+    config = make_config(agents=2)
+    built: list[int] = []
+    results = ParallelEvolutionRunner(config, agent_factory=scripted_factory(
+        scripts, latency_s=0.01, think_s=0.03, built=built)).run()
+    assert Counter(built) == {0: 3, 1: 1}
+    assert [true_speed(s.source) for s in open_store(config).load().solutions] == [1.0, 2.0, 3.0]
+    assert results.stop_reason == ("every agent ended: agent 0: crashed 3 times in a row: RuntimeError: crash 2; "
+                                   "agent 1: replay finished")
