@@ -3,7 +3,6 @@ lost or doubled, step ids never repeat, and spending carries over exactly."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
