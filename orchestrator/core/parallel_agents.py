@@ -357,8 +357,6 @@ class ParallelEvolutionRunner(EvolutionRunner):
                 self._issue(worker)
             else:
                 worker.state = "idle"
-        for worker in self._workers.values():
-            worker.inbox.put(None)
         return reason or self._should_stop() or "replay finished"
 
     def _busy(self) -> bool:
@@ -489,6 +487,14 @@ class ParallelEvolutionRunner(EvolutionRunner):
                 aggregate: float = 0.0, rescore: Score | None = None, hidden_detail: str = "") -> StepOutcome:
         with self._state:  # workers read the attempts list
             return super()._reject(step, reason, result, candidate, aggregate, rescore, hidden_detail)
+
+    def _close(self) -> None:
+        """Let idle workers end (a seed that fails leaves them waiting for a first step), then close
+        every agent's sandboxes."""
+        self.stopping.set()
+        for worker in self._workers.values():
+            worker.inbox.put(None)
+        super()._close()
 
     def agent_states(self) -> list[dict[str, Any]]:
         """Each agent's state, base version and last re-score (the live view's lines)."""

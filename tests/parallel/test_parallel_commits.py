@@ -136,3 +136,19 @@ def test_an_agent_that_keeps_crashing_is_retired_and_the_run_goes_on(make_config
     assert [true_speed(s.source) for s in open_store(config).load().solutions] == [1.0, 2.0, 3.0]
     assert results.stop_reason == ("every agent ended: agent 0: crashed 3 times in a row: RuntimeError: crash 2; "
                                    "agent 1: replay finished")
+
+
+def test_a_broken_seed_leaves_no_agent_thread_behind(make_config, tmp_path):
+    import threading
+
+    from orchestrator.errors import ConfigError
+
+    (tmp_path / "seed.py").write_text("BROKEN\n")
+    config = make_config()
+    with pytest.raises(ConfigError, match="seed fails correctness"):
+        ParallelEvolutionRunner(config, agent_factory=scripted_factory(
+            {i: [] for i in range(4)}, latency_s=0.0, think_s=0.0)).run()
+    for thread in threading.enumerate():
+        if thread.name.startswith("avo-agent"):
+            thread.join(timeout=5)
+            assert not thread.is_alive()
