@@ -152,3 +152,25 @@ def test_a_broken_seed_leaves_no_agent_thread_behind(make_config, tmp_path):
         if thread.name.startswith("avo-agent"):
             thread.join(timeout=5)
             assert not thread.is_alive()
+
+
+def test_a_stop_request_ends_the_run_after_the_steps_in_flight(make_config):
+    """The first Ctrl-C (or request_stop): no new step starts; each agent's step in flight is still judged."""
+    import threading
+
+    scripts = {i: [program(1.0 + 0.2 * (k * 4 + i + 1), f"{i}-{k}") for k in range(50)] for i in range(4)}
+    config = make_config()
+    runner = ParallelEvolutionRunner(config, agent_factory=scripted_factory(scripts, latency_s=0.01, think_s=0.05))
+
+    def stop_after_first_commit() -> None:
+        while not any(e.get("step", 0) > 0 for e in read_events(config.run_log_path, "commit")):
+            threading.Event().wait(0.01)
+        runner.request_stop("test")
+
+    threading.Thread(target=stop_after_first_commit, daemon=True).start()
+    results = runner.run()
+    assert results.stop_reason == "interrupted (test)"
+    events = list(read_events(config.run_log_path))
+    started = {e["step"] for e in events if e["kind"] == "variation_start"}
+    judged = {e["step"] for e in events if e["kind"] in ("commit", "rejection") and e.get("step", 0) > 0}
+    assert started == judged and len(started) < 4 * 50
