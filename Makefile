@@ -28,6 +28,7 @@ bench:
 	$(PYTHON) bench/attention_tflops.py
 	$(PYTHON) bench/report_build.py
 	$(PYTHON) bench/candidate_process.py
+	$(PYTHON) bench/parallel_agents.py
 
 lint:
 	$(PYTHON) -m compileall -q orchestrator sandbox tests

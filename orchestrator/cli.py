@@ -129,7 +129,7 @@ def _load(path: Path, replay: Path | None = None) -> EvolutionConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from orchestrator.core.evolution import EvolutionRunner
+    from orchestrator.core.parallel_agents import open_runner
     from orchestrator.run_view import RunView
 
     config = _load(args.config, args.replay)
@@ -137,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
         from orchestrator.slurm_cli import submit_run
 
         return submit_run(config, args.config, resume=args.resume, replay=args.replay)
-    runner = EvolutionRunner(config, resume=args.resume)
+    runner = open_runner(config, resume=args.resume)
     with RunView(config.run_log_path, console):
         results = runner.run()
     table = Table(title=f"{config.project_name}: {results.stop_reason}", show_header=False)
@@ -151,6 +151,7 @@ def _status(args: argparse.Namespace) -> int:
     from orchestrator.core.budget import BudgetUsage
     from orchestrator.core.run_log import read_events
     from orchestrator.persistence.store import open_store
+    from orchestrator.agent_view import AgentLines
     from orchestrator.run_view import describe
 
     config = _load(args.config)
@@ -168,6 +169,12 @@ def _status(args: argparse.Namespace) -> int:
     console.print(f"spent: {usage.tokens} tokens (limit {limits.max_total_tokens or 'none'}), "
                   f"${usage.cost_usd:.4f} (limit {limits.max_total_cost_usd or 'none'}), "
                   f"{usage.elapsed_s / 3600:.2f} h of {config.max_wall_time_hours:g} h", highlight=False)
+    agents = AgentLines()
+    for event in events:
+        agents.apply(event)
+    if agents.lines:
+        console.print("agents:\n" + "\n".join(f"  {line}" for line in agents.render()), highlight=False,
+                      markup=False)
     recent = [f"{e.get('ts', '')[:19]}  {line}" for e in events if (line := describe(e))]
     if recent:
         console.print("recent events:\n" + "\n".join(recent[-args.events:]), highlight=False, markup=False)

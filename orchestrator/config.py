@@ -172,6 +172,9 @@ class EvolutionConfig(_Strict):
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     sandbox: SandboxPolicy = Field(default_factory=SandboxPolicy)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    #: Coding agents varying the one lineage at once, each on its own scoring resource (a GPU of
+    #: ``sandbox.gpus``, a broker lease, or a disjoint set of CPU cores); 1 is the classic loop.
+    agents: int = Field(default=1, ge=1, le=64)
 
     @property
     def layout(self) -> SolutionLayout:
@@ -423,4 +426,6 @@ sandbox:                          # every shell command and scoring call runs he
 budget:
   max_total_tokens: null
   max_total_cost_usd: null
+
+agents: 1                         # coding agents on the one lineage, each on its own GPU or cores (N x tokens)
 """

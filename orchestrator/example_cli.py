@@ -66,7 +66,7 @@ def main(example_dir: Path, argv: list[str] | None = None) -> int:
 def _run(example_dir: Path, args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from orchestrator.core.evolution import EvolutionRunner  # the runner pulls in docker and the agent
+    from orchestrator.core.parallel_agents import open_runner  # the runner pulls in docker and the agent
     from orchestrator.run_view import RunView
 
     config = load_config(example_dir, args)
@@ -77,7 +77,7 @@ def _run(example_dir: Path, args: argparse.Namespace) -> int:
     if args.replay:
         print(f"REPLAY: playing {config.llm.replay_file} (prepared model turns; scores are real, from the sandbox)")
     with RunView(config.run_log_path, Console()):
-        results = EvolutionRunner(config, resume=args.resume).run()
+        results = open_runner(config, resume=args.resume).run()
     print(
         f"{results.stop_reason}: best v{results.best_version}, aggregate {results.best_aggregate:.6g} "
         f"({results.improvement_pct:+.1f}% over the seed), {results.committed_this_run} committed and "

@@ -19,13 +19,21 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.agent_view import AgentLines
+
 __all__ = ["RunView", "describe"]
 
 _POLL_S = 0.25
 
 
 def describe(event: dict[str, Any]) -> str | None:
-    """One line for an event worth showing (None for the chatty ones)."""
+    """One line for an event worth showing (None for the chatty ones), naming its agent if any."""
+    line = _describe(event)
+    agent = event.get("agent")
+    return f"agent {agent}: {line.strip()}" if line is not None and isinstance(agent, int) else line
+
+
+def _describe(event: dict[str, Any]) -> str | None:
     kind = event.get("kind")
     step = event.get("step")
     if kind == "run_start":
@@ -92,9 +100,11 @@ class _State:
         self.cost = 0.0
         self.slurm: str | None = None
         self.recent: list[str] = []
+        self.agents = AgentLines()
 
     def apply(self, event: dict[str, Any]) -> None:
         kind = event.get("kind")
+        self.agents.apply(event)
         if kind == "commit":
             self.version, self.best = event.get("version"), event.get("aggregate", 0.0)
         elif kind == "variation_start":
@@ -121,6 +131,8 @@ class _State:
         table.add_row("spent", f"{self.tokens} tokens, ${self.cost:.4f}")
         if self.slurm:
             table.add_row("slurm", self.slurm)
+        for line in self.agents.render():
+            table.add_row("agent", line)
         return Group(table, Text("\n".join(self.recent), style="dim"))
 
 

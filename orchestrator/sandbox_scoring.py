@@ -37,7 +37,7 @@ from orchestrator.errors import ScorerError
 from orchestrator.hidden_split import HIDDEN_PREFIX, Split, qualified, split_policy, unqualified
 from orchestrator.scorer_interface import harness_target
 from orchestrator.scorer_staging import stage_scorer, unstage
-from sandbox import HARNESS_DIR, ExecResult, ReadOnlyMount, Sandbox, SandboxPolicy
+from sandbox import HARNESS_DIR, AgentShare, ExecResult, ReadOnlyMount, Sandbox, SandboxPolicy
 from sandbox.problem_image import ProblemImage
 
 __all__ = ["SandboxEvaluator", "ScoringLayout", "scoring_layout", "unframe"]
@@ -123,18 +123,24 @@ class SandboxEvaluator:
     data and report qualified configuration names; the runner alone holds such an evaluator.
     """
 
-    def __init__(self, config: EvolutionConfig, run_id: str, run_log: RunLog, split: Split = "public") -> None:
+    def __init__(self, config: EvolutionConfig, run_id: str, run_log: RunLog, split: Split = "public", *,
+                 agent: int | None = None, share: AgentShare = AgentShare()) -> None:
+        """``agent`` (a run with several): its own staging and scratch folders, so closing one
+        agent's evaluator never removes another's; ``share`` is that agent's slice of the resources."""
         self._config = config
         self._run_log = run_log
         self._split = split
-        self._staged: Path | None = stage_scorer(config, run_id, split)
+        owner = "" if agent is None else f"agent{agent}-"
+        self._staged: Path | None = stage_scorer(config, run_id, f"{owner}{split}")
         try:
             self._layout = scoring_layout(config, self._staged, split)
             self._policy = self._layout.policy
-            self._scratch = (config.workspace_dir / ("scoring" if split == "public" else "scoring-hidden")).resolve()
+            scratch = ("scoring" if split == "public" else "scoring-hidden") + ("" if agent is None else f"-agent{agent}")
+            self._scratch = (config.workspace_dir / scratch).resolve()
             self._scratch.mkdir(parents=True, exist_ok=True)
             self._sandbox = Sandbox(self._policy, workspace=self._scratch, run_id=run_id,
-                                    purpose="score" if split == "public" else "score-hidden", on_event=run_log.sink)
+                                    purpose="score" if split == "public" else "score-hidden", on_event=run_log.sink,
+                                    share=share)
         except BaseException:
             unstage(self._staged)
             raise

@@ -14,7 +14,7 @@ imports ``docker``, and only when a docker sandbox is opened.
 
 from pathlib import Path
 
-from .backends import Backend
+from .backends import AgentShare, Backend
 from .errors import (BrokerUnavailable, ContainerFault, DockerUnavailable, GpuUnavailable, ImageMissing,
                      PolicyError, SandboxClosed, SandboxError, SlurmError)
 from .facade import Sandbox, exec_once, gc
@@ -25,6 +25,7 @@ from .result import EXIT_OOM, EXIT_TIMEOUT, ExecResult
 HARNESS_DIR = Path(__file__).parent / "harness"
 
 __all__ = [
+    "AgentShare",
     "Backend",
     "BrokerUnavailable",
     "ContainerFault",

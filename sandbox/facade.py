@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .backends import Backend, EventSink, open_backend
-from .backends.base import Command, call_labels
+from .backends.base import AgentShare, Command, call_labels
 from .errors import SandboxClosed
 from .policy import SandboxPolicy
 from .result import ExecResult
@@ -26,14 +26,15 @@ class Sandbox:
     """
 
     def __init__(self, policy: SandboxPolicy, workspace: Path, run_id: str | None = None,
-                 purpose: str = "shell", on_event: EventSink | None = None) -> None:
+                 purpose: str = "shell", on_event: EventSink | None = None,
+                 share: AgentShare = AgentShare()) -> None:
         self.policy = policy
         self.workspace = Path(workspace).resolve()
         self.workspace.mkdir(parents=True, exist_ok=True)
         self.run_id = run_id or f"adhoc-{uuid.uuid4().hex[:12]}"
         self.purpose = purpose
         self._backend: Backend | None = open_backend(
-            policy, self.workspace, call_labels(self.run_id, policy.tenant, purpose), on_event)
+            policy, self.workspace, call_labels(self.run_id, policy.tenant, purpose), on_event, share)
 
     def exec(self, command: Command, stdin: bytes | None = None,
              timeout_s: float | None = None) -> ExecResult:

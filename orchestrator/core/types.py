@@ -37,6 +37,7 @@ class Solution(BaseModel):
     commit: str | None = None
     hidden_values: dict[str, float] = Field(default_factory=dict)
     files: dict[str, str] = Field(default_factory=dict)  # a directory solution's files; source is the entry's
+    agent: int | None = None  # which agent made it, in a run with ``agents`` > 1 (None: the classic loop)
 
     @property
     def candidate(self) -> Candidate:

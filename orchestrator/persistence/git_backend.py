@@ -26,6 +26,12 @@ the whole lineage from git alone::
     Avo-Correctness: "ok"
     Avo-Duration: 3.2
     Avo-Hidden-Values: {"hidden:case_a": 0.9}   (only with a hidden split; the repository is host-only)
+    Avo-Agent: 2   (only with ``agents`` > 1: the agent whose step made this version)
+
+With one agent, ``Avo-Parent`` is the version before and ``Avo-Tokens``/``Avo-Cost`` what the run
+spent since it. With ``agents`` > 1, ``Avo-Parent`` is the version the agent's step started from
+(possibly older than the version before: the commit then replaces that version's code, having beaten
+it in a paired re-score) and ``Avo-Tokens``/``Avo-Cost`` are what that agent's step spent.
 """
 
 from __future__ import annotations
@@ -80,6 +86,8 @@ def format_message(solution: Solution) -> str:
         "Avo-Correctness": json.dumps(solution.score.correctness_message),
         "Avo-Duration": json.dumps(solution.score.duration_s),
     }
+    if solution.agent is not None:
+        trailers["Avo-Agent"] = str(solution.agent)
     if solution.hidden_values:
         trailers["Avo-Hidden-Values"] = json.dumps(solution.hidden_values)
     block = "\n".join(f"{key}: {value}" for key, value in trailers.items())
@@ -135,6 +143,7 @@ def solution_from_commit(commit: git.Commit, solution_file: str, solution_dir: s
             commit=commit.hexsha,
             hidden_values=json.loads(trailers.get("Avo-Hidden-Values", "{}")),
             files=files,
+            agent=int(trailers["Avo-Agent"]) if "Avo-Agent" in trailers else None,
         )
     except (KeyError, ValueError, TypeError, ValidationError) as exc:
         raise LineageError(f"commit {commit.hexsha[:12]} is not an avo version (bad or missing trailer: {exc}); "

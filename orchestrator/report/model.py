@@ -87,6 +87,7 @@ class VersionView(_Model):
     claimed_aggregate: float | None = None
     source: str
     parent_source: str | None = None
+    agent: int | None = None  # which agent committed it (runs with agents > 1)
 
 
 class AttemptView(_Model):

@@ -69,7 +69,7 @@ def versions(lineage: Lineage, index: EventIndex) -> list[VersionView]:
             message=solution.message, created_at=solution.created_at, step=step if isinstance(step, int) else None,
             commit=solution.commit, tokens=solution.tokens_used, cost_usd=solution.cost_usd, wall_s=wall,
             attempts=attempts, claimed_aggregate=commit.get("claimed_aggregate") if commit else None,
-            source=solution.source, parent_source=previous.source if previous else None,
+            source=solution.source, parent_source=previous.source if previous else None, agent=solution.agent,
         ))
         previous = solution
         previous_step = step if isinstance(step, int) else previous_step

@@ -10,13 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..policy import SandboxPolicy
-from .base import Backend, EventSink
+from ..errors import PolicyError
+from .base import AgentShare, Backend, EventSink
 
 
 def open_backend(policy: SandboxPolicy, workspace: Path, labels: dict[str, str],
-                 on_event: EventSink | None = None) -> Backend:
+                 on_event: EventSink | None = None, share: AgentShare = AgentShare()) -> Backend:
     """The backend ``policy.backend`` names, opened for ``workspace`` with ``labels``;
-    ``on_event`` hears what a backend reports while it works (Slurm's queue state)."""
+    ``on_event`` hears what a backend reports while it works (Slurm's queue state);
+    ``share`` is one agent's slice of the run's resources (cores for docker, a lease group
+    for the broker), refused by a backend that cannot honour it."""
+    if share.cpuset is not None and policy.backend != "docker":
+        raise PolicyError(f"a cpuset pins docker containers only; backend {policy.backend} cannot use one")
+    if share.lease_group is not None and policy.backend != "broker":
+        raise PolicyError(f"a lease group is the broker's; backend {policy.backend} has none")
     if policy.backend == "local":
         from .local import LocalBackend
 
@@ -24,14 +31,14 @@ def open_backend(policy: SandboxPolicy, workspace: Path, labels: dict[str, str],
     if policy.backend == "broker":
         from .broker import BrokerBackend
 
-        return BrokerBackend(policy, workspace, labels)
+        return BrokerBackend(policy, workspace, labels, lease_group=share.lease_group)
     if policy.backend == "slurm":
         from .slurm import SlurmBackend
 
         return SlurmBackend(policy, workspace, labels, on_event)
-    from .docker import DockerBackend
+    from .docker import DockerBackend, Placement
 
-    return DockerBackend(policy, workspace, labels)
+    return DockerBackend(policy, workspace, labels, placement=Placement(cpuset=share.cpuset))
 
 
-__all__ = ["Backend", "EventSink", "open_backend"]
+__all__ = ["AgentShare", "Backend", "EventSink", "open_backend"]

@@ -11,6 +11,7 @@ import os
 import shlex
 import socket
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psutil
@@ -36,6 +37,20 @@ BASE_ENV: Mapping[str, str] = {
     "TORCH_EXTENSIONS_DIR": "/tmp/.torch_ext",
     "MPLCONFIGDIR": "/tmp/.matplotlib",
 }
+
+@dataclass(frozen=True)
+class AgentShare:
+    """One agent's slice of a run's resources when several agents vary one lineage.
+
+    Chosen by the orchestrator on the host, never read from a policy (a broker tenant's
+    policy must not pin its containers onto another tenant's cores): ``cpuset`` pins the
+    docker backend's containers to those cores; ``lease_group`` names the broker GPU lease
+    that all of one agent's sessions share.
+    """
+
+    cpuset: str | None = None
+    lease_group: str | None = None
+
 
 LABEL_OWNER = "avo.owner"
 LABEL_RUN = "avo.run"

@@ -91,12 +91,17 @@ def _requested_policy(policy: SandboxPolicy) -> dict[str, Any]:
 class BrokerBackend:
     """A run session with the host's broker; one fresh container per call, as with docker."""
 
-    def __init__(self, policy: SandboxPolicy, workspace: Path, labels: dict[str, str]) -> None:
+    def __init__(self, policy: SandboxPolicy, workspace: Path, labels: dict[str, str], *,
+                 lease_group: str | None = None) -> None:
+        """``lease_group`` (one agent of a run with several): the sessions naming the same group
+        share one GPU lease; without it the broker groups by run id."""
         self._connection = BrokerConnection(policy.broker_socket)
+        request = {"kind": "open", "policy": _requested_policy(policy), "workspace": str(workspace),
+                   "run_id": labels[LABEL_RUN], "purpose": labels[LABEL_PURPOSE]}
+        if lease_group is not None:
+            request["lease_group"] = lease_group
         try:
-            opened = self._connection.request({
-                "kind": "open", "policy": _requested_policy(policy), "workspace": str(workspace),
-                "run_id": labels[LABEL_RUN], "purpose": labels[LABEL_PURPOSE]})
+            opened = self._connection.request(request)
         except BaseException:
             self._connection.close()
             raise
