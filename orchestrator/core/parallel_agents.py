@@ -35,7 +35,7 @@ from typing import Any
 
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.agent_meter import AgentMeter, AgentSpending, SharedBudgetMeter
-from orchestrator.core.evolution import EvolutionRunner, _rejection_reason
+from orchestrator.core.evolution import EvolutionRunner, _PriorEvents, _rejection_reason
 from orchestrator.core.interfaces import (Evaluator, NoSupervisor, StepOutcome, Supervisor, UsageMeter,
                                           VariationContext, VariationOperator, VariationResult)
 from orchestrator.core.population import Population, Verdict
@@ -324,10 +324,10 @@ class ParallelEvolutionRunner(EvolutionRunner):
         worker.start()
         return worker
 
-    def _open_population(self, resuming: bool, prior: list[dict[str, Any]]) -> Population:
+    def _open_population(self, resuming: bool, prior: _PriorEvents) -> Population:
         population = super()._open_population(resuming, prior)
-        for event in prior:  # what earlier runs tried is not scored again
-            if event.get("kind") in ("commit", "rejection") and event.get("source_hash"):
+        for event in prior("commit", "rejection"):  # what earlier runs tried is not scored again
+            if event.get("source_hash"):
                 self._tried.setdefault(event["source_hash"], (event.get("agent", 0), event.get("step", 0)))
         return population
 
