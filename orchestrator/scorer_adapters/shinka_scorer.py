@@ -9,7 +9,8 @@ the standard library and site-packages, then avo's library and the compatible
 The outcome is ``metrics.json`` and ``correct.json`` (``{"correct", "error"}``).
 When the script uses avo's ``run_shinka_eval`` (the compatible package), the outcome
 is taken from a private descriptor instead of the files, which the program under
-test could overwrite. ``results_dir`` is a fresh folder per call.
+test could overwrite. Either counts only from a script that exited with 0 (not killed by a signal).
+``results_dir`` is a fresh folder per call.
 
 What the agent sees: correctness and its error, ``text_feedback``, the metrics
 except ``private`` (ShinkaEvolve keeps those from the model too), stderr; the
@@ -21,10 +22,11 @@ from __future__ import annotations
 import ast
 import json
 import os
+import selectors
+import socket
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,19 +38,29 @@ __all__ = ["ShinkaScorer"]
 
 LIBRARY = Path(__file__).resolve().parents[2]  # the folder holding the orchestrator package
 COMPAT = Path(__file__).resolve().parent / "compat"
-RESULT_FD_VARIABLE = "AVO_RESULT_FD"  # read by compat/shinka/core's run_shinka_eval
 _OUTPUT_TAIL = 3000
 
-#: Run under -I: the script's folder first, avo's library and the compatible packages last.
+#: Run under -I: the script's folder first, avo's library and the compatible packages last. Before the
+#: script runs, this process turns non-dumpable and the report descriptor non-inheritable, and the
+#: descriptor goes to avo's ``run_shinka_eval`` (when it is the one found) as a module attribute: a
+#: program the evaluator starts can neither open it through ``/proc`` nor find it named in its environment.
 _BOOTSTRAP = """\
-import json, os, runpy, sys
-script, after = sys.argv[1], json.loads(sys.argv[2])
+import importlib.util, json, os, runpy, sys
+script, after, channel = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 sys.path.insert(0, os.path.dirname(script))
 sys.path.extend(after)
-sys.argv = [script] + sys.argv[3:]
+from orchestrator.core.candidate_process import hide_this_process
+hide_this_process()
+os.set_inheritable(channel, False)
+found = importlib.util.find_spec("shinka")
+if found is not None and (found.origin or "").startswith(after[-1] + os.sep):
+    import shinka.core
+    shinka.core.REPORT_CHANNEL = channel
+else:
+    os.close(channel)  # a real ShinkaEvolve writes only the files
+sys.argv = [script] + sys.argv[4:]
 runpy.run_path(script, run_name="__main__")
 """
-
 
 def _module_docstring(path: str) -> str:
     """The script's docstring, read without running it."""
@@ -58,9 +70,40 @@ def _module_docstring(path: str) -> str:
         return ""
 
 
-def _read_all(fd: int, sink: list[bytes]) -> None:
-    with os.fdopen(fd, "rb") as channel:
-        sink.append(channel.read())
+def _run_script(script: str, arguments: list[str]) -> tuple[subprocess.CompletedProcess[str], bytes]:
+    """Run ``script arguments`` through the bootstrap; what it printed and the report it sent on
+    avo's private channel.
+
+    The channel is a socket pair, not a pipe: ``/proc/<pid>/fd/<n>`` reopens a pipe for any process
+    that may look there (gVisor lets one look at a non-dumpable process), never a socket. Output and
+    report are read together in this thread (gVisor's sandbox may refuse to start another)."""
+    read_end, write_end = socket.socketpair()
+    with read_end, write_end:
+        command = [sys.executable, "-I", "-c", _BOOTSTRAP, script, json.dumps([str(LIBRARY), str(COMPAT)]),
+                   str(write_end.fileno()), *arguments]
+        process = subprocess.Popen(command, pass_fds=(write_end.fileno(),), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        write_end.close()
+        assert process.stdout is not None and process.stderr is not None
+        received: dict[int, list[bytes]] = {process.stdout.fileno(): [], process.stderr.fileno(): [],
+                                            read_end.fileno(): []}
+        with selectors.DefaultSelector() as selector:
+            for fd in received:
+                selector.register(fd, selectors.EVENT_READ)
+            while selector.get_map():
+                for key, _ in selector.select():
+                    chunk = os.read(key.fd, 1 << 16)
+                    if chunk:
+                        received[key.fd].append(chunk)
+                    else:
+                        selector.unregister(key.fd)
+        code = process.wait()
+        stdout, stderr = (b"".join(received[stream.fileno()]).decode(errors="replace")
+                          for stream in (process.stdout, process.stderr))
+        report = b"".join(received[read_end.fileno()])
+        process.stdout.close()
+        process.stderr.close()
+    return subprocess.CompletedProcess(command, code, stdout, stderr), report
 
 
 class ShinkaScorer(ScoringFunction):
@@ -80,21 +123,9 @@ class ShinkaScorer(ScoringFunction):
 
     def evaluate(self, source_code: str, source_file: str = "solution.py") -> Score:
         results_dir = tempfile.mkdtemp(prefix="avo-shinka-results-")
-        read_fd, write_fd = os.pipe()
-        reported: list[bytes] = []
-        reader = threading.Thread(target=_read_all, args=(read_fd, reported), daemon=True)
-        reader.start()
-        try:
-            done = subprocess.run(
-                [sys.executable, "-I", "-c", _BOOTSTRAP, self.script, json.dumps([str(LIBRARY), str(COMPAT)]),
-                 "--program_path", str(solution_dir() or os.path.abspath(source_file)), "--results_dir", results_dir],
-                pass_fds=(write_fd,), env={**os.environ, RESULT_FD_VARIABLE: str(write_fd)},
-                stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", check=False,
-            )
-        finally:
-            os.close(write_fd)
-            reader.join()
-        outcome = self._outcome(b"".join(reported), results_dir, done.returncode)
+        program = str(solution_dir() or os.path.abspath(source_file))
+        done, reported = _run_script(self.script, ["--program_path", program, "--results_dir", results_dir])
+        outcome = self._outcome(reported, results_dir, done.returncode)
         artifacts: dict[str, Any] = {}
         if outcome is None:
             artifacts["evaluator_output"] = (done.stdout + done.stderr)[-_OUTPUT_TAIL:]
@@ -118,14 +149,15 @@ class ShinkaScorer(ScoringFunction):
     @staticmethod
     def _outcome(reported: bytes, results_dir: str,
                  exit_code: int) -> tuple[dict[str, Any], bool, str | None] | None:
-        """(metrics, correct, error) from the private report, else from the two files of a script that
-        exited cleanly (a program that kills the evaluator cannot get files it wrote itself believed)."""
+        """(metrics, correct, error) from the private report, else from the two files, and only from a
+        script that exited with 0: a program that kills the evaluator gets believed neither files it
+        wrote itself nor a report it managed to send."""
+        if exit_code != 0:
+            return None
         try:
             if reported:
                 data = json.loads(reported)
                 return dict(data["metrics"]), bool(data["correct"]), data.get("error")
-            if exit_code != 0:
-                return None
             with open(os.path.join(results_dir, "metrics.json"), encoding="utf-8") as handle:
                 metrics = json.load(handle)
             with open(os.path.join(results_dir, "correct.json"), encoding="utf-8") as handle:
