@@ -16,6 +16,7 @@ import pytest
 from byop import PROBLEMS, run_harness
 from orchestrator.config import EvolutionConfig
 from orchestrator.errors import ConfigError
+from orchestrator.scorer_interface import harness_target
 
 CASCADE = PROBLEMS / "openevolve_cascade"
 SHINKA = PROBLEMS / "shinka_points"
@@ -48,6 +49,12 @@ def test_cascade_stops_at_a_stage_below_its_threshold():
     assert "no numeric 'combined_score' (it returned: points_inside, validity)" in score["correctness_message"]
     assert "scoring.metrics.configurations" in score["correctness_message"]
     assert score["artifacts"]["cascade"] == "stopped after evaluate_stage1: 6.5 is below its threshold 100"
+
+
+def test_the_cascade_thresholds_default_to_openevolves():
+    """A problem copied from OpenEvolve without its config.yaml cascades as OpenEvolve's default does."""
+    target = harness_target(config_of(CASCADE, "evaluator.py", interface="openevolve"), "/scorer", "/lib")
+    assert target["init_kwargs"]["cascade_thresholds"] == [0.5, 0.75, 0.9]
 
 
 def test_cascade_stops_at_a_stage_that_fails_correctness():
