@@ -70,6 +70,23 @@ def _module_docstring(path: str) -> str:
         return ""
 
 
+def _check_it_looks_like_shinka(script: str) -> None:
+    """Refuse, naming the fix, a script that cannot be a ShinkaEvolve ``evaluate.py``: one run as
+    ``--program_path P --results_dir D`` must name ``results_dir`` somewhere. (Without this, an
+    OpenEvolve evaluator under ``interface: shinka`` fails every candidate for a missing metrics.json.)"""
+    try:
+        source = Path(script).read_text(encoding="utf-8")
+        functions = {node.name for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
+    except (OSError, SyntaxError, ValueError):
+        return  # running it reports what is wrong
+    if "results_dir" in source:
+        return
+    hint = ("; it defines evaluate(program_path), as an OpenEvolve evaluator does: set `interface: openevolve` "
+            "under `scoring:` in the config") if functions & {"evaluate", "evaluate_stage1"} else ""
+    raise TypeError(f"{os.path.basename(script)} does not look like a ShinkaEvolve evaluate.py: ShinkaEvolve runs it "
+                    f"as `evaluate.py --program_path P --results_dir D`, and it never mentions results_dir{hint}")
+
+
 def _run_script(script: str, arguments: list[str]) -> tuple[subprocess.CompletedProcess[str], bytes]:
     """Run ``script arguments`` through the bootstrap; what it printed and the report it sent on
     avo's private channel.
@@ -112,6 +129,7 @@ class ShinkaScorer(ScoringFunction):
     def __init__(self, evaluate_file: str, metrics: Mapping[str, Any] | None = None) -> None:
         self.script = os.path.abspath(evaluate_file)
         self.mapping = MetricMapping.model_validate(dict(metrics or {}))
+        _check_it_looks_like_shinka(self.script)
 
     def get_configurations(self) -> list[str]:
         return list(self.mapping.configurations)

@@ -30,6 +30,8 @@ import sys
 import traceback
 
 _CHILD_FLAG = "--child"
+#: The peers' packages, by the interface whose evaluators import them.
+_PEER_INTERFACES = {"openevolve": "OpenEvolve", "shinka": "ShinkaEvolve"}
 _TRACEBACK_TAIL = 4000
 
 
@@ -61,10 +63,39 @@ def _run_scorer(request: dict) -> object:
         raise ImportError(f"cannot import the scorer from {request['module_file']}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    name = os.path.basename(request["module_file"])
+    try:
+        spec.loader.exec_module(module)
+    except ModuleNotFoundError as exc:
+        peer = (exc.name or "").split(".")[0]
+        if peer in _PEER_INTERFACES:
+            raise ModuleNotFoundError(f"{name} imports {exc.name}, as a {_PEER_INTERFACES[peer]} evaluator does: "
+                                      f"add `interface: {peer}` under `scoring:` in the config") from None
+        raise
     _seed_generators(int(request["seed"]))
-    scorer = getattr(module, request["class_name"])(**request.get("init_kwargs", {}))
+    scoring_class = getattr(module, request["class_name"], None)
+    if scoring_class is None:
+        raise AttributeError(f"{name} defines no class {request['class_name']}; {_what_it_looks_like(module)}")
+    scorer = scoring_class(**request.get("init_kwargs", {}))
     return _jsonable(getattr(scorer, request["method"])(**request.get("kwargs", {})))
+
+
+def _what_it_looks_like(module: object) -> str:
+    """The fix for a scorer module without the configured class: the peer interface it looks
+    written for, or the class it does define."""
+    if any(callable(getattr(module, name, None)) for name in ("evaluate", "evaluate_stage1")):
+        return ("it defines evaluate(program_path), as an OpenEvolve evaluator does: add `interface: openevolve` "
+                "under `scoring:` in the config")
+    main = getattr(module, "main", None)
+    if callable(main) and "results_dir" in getattr(getattr(main, "__code__", None), "co_varnames", ()):
+        return ("it defines main(program_path, results_dir), as a ShinkaEvolve evaluate.py does: add "
+                "`interface: shinka` under `scoring:` in the config")
+    classes = [name for name, value in vars(module).items()
+               if isinstance(value, type) and value.__module__ == getattr(module, "__name__", None)
+               and callable(getattr(value, "evaluate", None))]
+    if classes:
+        return f"did you mean `scoring_class: {classes[0]}` in the config?"
+    return "define it (a ScoringFunction subclass), or name yours with `scoring_class:` in the config"
 
 
 def _child(result_fd: int) -> None:

@@ -156,3 +156,29 @@ def test_config_mistakes_are_one_line_naming_the_key(tmp_path, scoring, expected
     with pytest.raises(ConfigError) as error:
         EvolutionConfig.from_yaml(tmp_path / "avo.yaml")
     assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("folder, module, interface, fix", [
+    (CASCADE, "evaluator.py", "avo", "as an OpenEvolve evaluator does: add `interface: openevolve` under `scoring:`"),
+    (SHINKA, "evaluate.py", "avo", "as a ShinkaEvolve evaluator does: add `interface: shinka` under `scoring:`"),
+    (CASCADE, "evaluator.py", "shinka", "does not look like a ShinkaEvolve evaluate.py: ShinkaEvolve runs it as "
+                                        "`evaluate.py --program_path P --results_dir D`, and it never mentions "
+                                        "results_dir; it defines evaluate(program_path), as an OpenEvolve evaluator "
+                                        "does: set `interface: openevolve`"),
+    (SHINKA, "evaluate.py", "openevolve", "does not look like an OpenEvolve evaluator; it defines main(program_path, "
+                                          "results_dir), as a ShinkaEvolve evaluate.py does: set `interface: shinka`"),
+])
+def test_an_evaluator_under_the_wrong_interface_names_the_setting_to_change(folder, module, interface, fix):
+    config = config_of(folder, module, **({"interface": interface} if interface != "avo" else {}))
+    reply = run_harness(config, "get_configurations")
+    assert fix in reply["harness_error"].strip().splitlines()[-1], reply
+
+
+def test_a_renamed_scoring_class_is_named_in_the_fix(tmp_path: Path):
+    (tmp_path / "seed.py").write_text("x = 1\n")
+    (tmp_path / "scorer.py").write_text("from orchestrator.core.scoring import ScoringFunction\n\n\n"
+                                        "class MyScorer(ScoringFunction):\n    def evaluate(self, source_code):\n"
+                                        "        pass\n")
+    reply = run_harness(config_of(tmp_path, "scorer.py"), "get_configurations")
+    assert reply["harness_error"].strip().splitlines()[-1] == (
+        "AttributeError: scorer.py defines no class Scorer; did you mean `scoring_class: MyScorer` in the config?")
