@@ -35,6 +35,7 @@ from orchestrator.core.solution_layout import Candidate, write_candidate
 from orchestrator.core.workspace_files import clear_dir
 from orchestrator.errors import ScorerError
 from orchestrator.hidden_split import HIDDEN_PREFIX, Split, qualified, split_policy, unqualified
+from orchestrator.scorer_failure import scorer_crash
 from orchestrator.scorer_interface import harness_target
 from orchestrator.scorer_staging import stage_scorer, unstage
 from sandbox import HARNESS_DIR, ExecResult, ReadOnlyMount, Sandbox, SandboxPolicy
@@ -164,7 +165,7 @@ class SandboxEvaluator:
             score = qualified(score) if self._split == "hidden" else score
         except _CallFailed as exc:
             sandbox = exc.result
-            score = Score.failure(f"evaluation failed: {_headline(str(exc))}", error=str(exc))
+            score = Score.failure(f"evaluation failed: {self._blame(str(exc))}", error=str(exc))
         except ValidationError as exc:
             score = Score.failure(f"the scorer returned an invalid Score: {exc.errors()[0]['msg']}")
         duration = time.monotonic() - started
@@ -218,7 +219,14 @@ class SandboxEvaluator:
         try:
             return self._call(method, {}, secrets.randbits(32), None)
         except _CallFailed as exc:
-            raise ScorerError(f"{self._where()}.{method}() failed in the sandbox: {_headline(str(exc))}\n{exc}") from None
+            raise ScorerError(f"{self._where()}.{method}() failed in the sandbox: {self._blame(str(exc))}\n{exc}") from None
+
+    def _blame(self, detail: str) -> str:
+        """The one-line reason: a scorer crash with its frame (and the fix), or the candidate's error."""
+        layout = self._layout
+        libraries = (f"{layout.lib_dir}/orchestrator", layout.command[-1].rsplit("/", 1)[0])  # avo's, the harness
+        return scorer_crash(detail, layout.scorer_dir, libraries, self._config.scoring_module.resolve().parent,
+                            _headline(detail)) or _headline(detail)
 
     def _call(self, method: str, kwargs: dict[str, Any], seed: int, candidate: Candidate | None,
               environment: dict[str, str] | None = None) -> Any:
