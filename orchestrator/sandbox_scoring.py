@@ -35,7 +35,7 @@ from orchestrator.core.solution_layout import Candidate, write_candidate
 from orchestrator.core.workspace_files import clear_dir
 from orchestrator.errors import ScorerError
 from orchestrator.hidden_split import HIDDEN_PREFIX, Split, qualified, split_policy, unqualified
-from orchestrator.scorer_failure import scorer_crash
+from orchestrator.scorer_failure import missing_file_fix, scorer_crash, scorer_frame
 from orchestrator.scorer_interface import harness_target
 from orchestrator.scorer_staging import stage_scorer, unstage
 from sandbox import HARNESS_DIR, ExecResult, ReadOnlyMount, Sandbox, SandboxPolicy
@@ -219,14 +219,24 @@ class SandboxEvaluator:
         try:
             return self._call(method, {}, secrets.randbits(32), None)
         except _CallFailed as exc:
-            raise ScorerError(f"{self._where()}.{method}() failed in the sandbox: {self._blame(str(exc))}\n{exc}") from None
+            detail, headline = str(exc), _headline(str(exc))
+            frame = scorer_frame(detail, self._layout.scorer_dir, self._libraries())
+            if frame is not None:  # no candidate is involved: the scorer's frame and the fix
+                headline += f" at {frame}; {missing_file_fix(headline, self._layout.scorer_dir, self._host_scorer_dir())}"
+            raise ScorerError(f"{self._where()}.{method}() failed in the sandbox: {headline}\n{detail}") from None
 
     def _blame(self, detail: str) -> str:
-        """The one-line reason: a scorer crash with its frame (and the fix), or the candidate's error."""
-        layout = self._layout
-        libraries = (f"{layout.lib_dir}/orchestrator", layout.command[-1].rsplit("/", 1)[0])  # avo's, the harness
-        return scorer_crash(detail, layout.scorer_dir, libraries, self._config.scoring_module.resolve().parent,
+        """The one-line reason of a failed evaluation: a scorer crash with its frame (and the fix),
+        or the candidate's error."""
+        return scorer_crash(detail, self._layout.scorer_dir, self._libraries(), self._host_scorer_dir(),
                             _headline(detail)) or _headline(detail)
+
+    def _libraries(self) -> tuple[str, ...]:
+        """avo's package and the harness, as the call sees them: never the user's frames."""
+        return f"{self._layout.lib_dir}/orchestrator", self._layout.command[-1].rsplit("/", 1)[0]
+
+    def _host_scorer_dir(self) -> Path:
+        return self._config.scoring_module.resolve().parent
 
     def _call(self, method: str, kwargs: dict[str, Any], seed: int, candidate: Candidate | None,
               environment: dict[str, str] | None = None) -> Any:

@@ -30,9 +30,13 @@ class Scorer(ScoringFunction):
 '''
 
 SHINKA = f'''
-import os, signal
+import argparse, os, signal
 import shinka.core
 
+parser = argparse.ArgumentParser()
+parser.add_argument("--program_path")
+parser.add_argument("--results_dir")
+parser.parse_args()
 os.write(shinka.core.REPORT_CHANNEL, {FORGED_REPORT!r}.encode())
 os.kill(os.getpid(), signal.SIGKILL)
 '''
