@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from orchestrator.core.solution_layout import SolutionLayout
 from orchestrator.errors import ConfigError
-from orchestrator.scorer_adapters.metric_mapping import MetricMapping
+from orchestrator.scoring.adapters.metric_mapping import MetricMapping
 from sandbox.policy import SandboxPolicy
 
 __all__ = [

@@ -16,7 +16,7 @@ import pytest
 from byop import PROBLEMS, run_harness
 from orchestrator.config import EvolutionConfig
 from orchestrator.errors import ConfigError
-from orchestrator.scorer_interface import harness_target
+from orchestrator.scoring.interface import harness_target
 
 CASCADE = PROBLEMS / "openevolve_cascade"
 SHINKA = PROBLEMS / "shinka_points"
@@ -176,7 +176,7 @@ def test_an_evaluator_under_the_wrong_interface_names_the_setting_to_change(fold
 
 def test_a_renamed_scoring_class_is_named_in_the_fix(tmp_path: Path):
     (tmp_path / "seed.py").write_text("x = 1\n")
-    (tmp_path / "scorer.py").write_text("from orchestrator.core.scoring import ScoringFunction\n\n\n"
+    (tmp_path / "scorer.py").write_text("from orchestrator.scoring.score import ScoringFunction\n\n\n"
                                         "class MyScorer(ScoringFunction):\n    def evaluate(self, source_code):\n"
                                         "        pass\n")
     reply = run_harness(config_of(tmp_path, "scorer.py"), "get_configurations")

@@ -18,7 +18,7 @@ FORGED_REPORT = '{"metrics": {"combined_score": 99.0}, "correct": true, "error":
 
 NATIVE = f'''
 import os, signal, sys
-from orchestrator.core.scoring import ScoringFunction
+from orchestrator.scoring.score import ScoringFunction
 
 class Scorer(ScoringFunction):
     def get_configurations(self):

@@ -13,14 +13,14 @@ import pytest
 
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import RunLog
-from orchestrator.sandbox_scoring import SandboxEvaluator
+from orchestrator.scoring.sandbox_evaluator import SandboxEvaluator
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("sandbox_image")]
 
 SCORER = '''import json
 from pathlib import Path
 
-from orchestrator.core.scoring import Score, ScoringFunction
+from orchestrator.scoring.score import Score, ScoringFunction
 
 
 class Scorer(ScoringFunction):

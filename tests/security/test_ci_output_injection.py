@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 FORGED = "::warning title=forged::written by the candidate"
 CONTROLS = "\x1b[2J\x1b[31m\x1b]0;pwned\x07\x1b]8;;https://evil.example\x1b\\\x01\x0b\x9b2J"
 SCORER = '''
-from orchestrator.core.scoring import Score, ScoringFunction
+from orchestrator.scoring.score import Score, ScoringFunction
 
 
 class Scorer(ScoringFunction):

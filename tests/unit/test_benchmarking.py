@@ -20,7 +20,7 @@ from orchestrator.benchmarking import (EvalResult, Measurement, RebenchResult, S
                                        run_eval, run_rebench, select_versions)
 from orchestrator.benchmarking import ci_output, rebench_store
 from orchestrator.config import EvolutionConfig
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.core.types import Lineage, Solution
 from orchestrator.errors import BenchmarkError
 

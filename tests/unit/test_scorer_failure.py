@@ -1,10 +1,10 @@
-"""Whose fault a harness traceback is (orchestrator.scorer_failure): the innermost user frame decides."""
+"""Whose fault a harness traceback is (orchestrator.scoring.failure): the innermost user frame decides."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.scorer_failure import scorer_crash
+from orchestrator.scoring.failure import scorer_crash
 
 LIBRARIES = ("/opt/avo/lib/orchestrator", "/opt/avo/harness")
 

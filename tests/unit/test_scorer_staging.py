@@ -1,4 +1,4 @@
-"""Staging the scorer (orchestrator.scorer_staging): the module and its declared files, nothing else."""
+"""Staging the scorer (orchestrator.scoring.staging): the module and its declared files, nothing else."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.config import EvolutionConfig, HiddenSplit
 from orchestrator.errors import ConfigError
-from orchestrator.scorer_staging import stage_scorer, unstage
+from orchestrator.scoring.staging import stage_scorer, unstage
 
 
 def project(tmp_path: Path, workspace: str = "workspace", files: list[str] | None = None) -> EvolutionConfig:

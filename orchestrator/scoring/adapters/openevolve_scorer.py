@@ -32,8 +32,8 @@ from contextlib import redirect_stderr, redirect_stdout
 from types import ModuleType
 from typing import Any
 
-from orchestrator.core.scoring import Score, ScoringFunction, solution_dir
-from orchestrator.scorer_adapters.metric_mapping import MetricMapping, flag_correctness, to_score
+from orchestrator.scoring.score import Score, ScoringFunction, solution_dir
+from orchestrator.scoring.adapters.metric_mapping import MetricMapping, flag_correctness, to_score
 
 __all__ = ["OpenEvolveScorer"]
 

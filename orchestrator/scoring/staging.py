@@ -10,7 +10,7 @@ files (work tree, lineage, scoring folder, run log) are never staged, whatever
 the globs say, also when the workspace is the scorer's folder (``workspace_dir: .``).
 
 The hidden test split's data (``scoring.hidden.data_dir``) is never staged either:
-hidden calls get it through a mount of their own (see :mod:`orchestrator.hidden_split`).
+hidden calls get it through a mount of their own (see :mod:`orchestrator.scoring.hidden_split`).
 
 Layout: ``<workspace_dir>/staged/`` is private to the host user (mode 0700); in it
 ``<run id>-<split>/`` holds the copies of one evaluator (the public one, and the hidden
@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.workspace_files import remove
 from orchestrator.errors import ConfigError
-from orchestrator.hidden_split import hidden_data_dir
+from orchestrator.scoring.hidden_split import hidden_data_dir
 
 __all__ = ["STAGING_DIR", "declared_files", "stage_scorer", "unstage"]
 

@@ -3,7 +3,7 @@
 Each call writes the candidate alone into a scoring folder that holds nothing
 else (so no other call's or the agent's files are visible), runs the call harness
 in a fresh container with the staged scorer (the module and its declared files
-only, see :mod:`orchestrator.scorer_staging`), the ``orchestrator`` package and
+only, see :mod:`orchestrator.scoring.staging`), the ``orchestrator`` package and
 the harness mounted read-only, and reads back one nonce-framed JSON reply. Every
 way a candidate can go wrong (crash, timeout, OOM, garbage output, a fake result,
 a scoring folder it left unremovable) becomes a failed :class:`Score` with the
@@ -30,14 +30,14 @@ from pydantic import ValidationError
 import orchestrator
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import RunLog
-from orchestrator.core.scoring import PREVIOUS_BEST_VARIABLE, SOLUTION_DIR_VARIABLE, Score
+from orchestrator.scoring.score import PREVIOUS_BEST_VARIABLE, SOLUTION_DIR_VARIABLE, Score
 from orchestrator.core.solution_layout import Candidate, write_candidate
 from orchestrator.core.workspace_files import clear_dir
 from orchestrator.errors import ScorerError
-from orchestrator.hidden_split import HIDDEN_PREFIX, Split, qualified, split_policy, unqualified
-from orchestrator.scorer_failure import missing_file_fix, scorer_crash, scorer_frame
-from orchestrator.scorer_interface import harness_target
-from orchestrator.scorer_staging import stage_scorer, unstage
+from orchestrator.scoring.hidden_split import HIDDEN_PREFIX, Split, qualified, split_policy, unqualified
+from orchestrator.scoring.failure import missing_file_fix, scorer_crash, scorer_frame
+from orchestrator.scoring.interface import harness_target
+from orchestrator.scoring.staging import stage_scorer, unstage
 from sandbox import HARNESS_DIR, ExecResult, ReadOnlyMount, Sandbox, SandboxPolicy
 from sandbox.problem_image import ProblemImage
 

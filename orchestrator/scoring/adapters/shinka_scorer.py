@@ -31,12 +31,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core.scoring import Score, ScoringFunction, solution_dir
-from orchestrator.scorer_adapters.metric_mapping import MetricMapping, flag_correctness, to_score
+from orchestrator.scoring.score import Score, ScoringFunction, solution_dir
+from orchestrator.scoring.adapters.metric_mapping import MetricMapping, flag_correctness, to_score
 
 __all__ = ["ShinkaScorer"]
 
-LIBRARY = Path(__file__).resolve().parents[2]  # the folder holding the orchestrator package
+LIBRARY = Path(__file__).resolve().parents[3]  # the folder holding the orchestrator package
 COMPAT = Path(__file__).resolve().parent / "compat"
 _OUTPUT_TAIL = 3000
 
@@ -49,7 +49,7 @@ import importlib.util, json, os, runpy, sys
 script, after, channel = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 sys.path.insert(0, os.path.dirname(script))
 sys.path.extend(after)
-from orchestrator.core.candidate_process import hide_this_process
+from orchestrator.scoring.candidate_process import hide_this_process
 hide_this_process()
 os.set_inheritable(channel, False)
 found = importlib.util.find_spec("shinka")

@@ -29,7 +29,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator.core.candidate_process import CandidateProcess
+from orchestrator.scoring.candidate_process import CandidateProcess
 
 __all__ = ["run_shinka_eval"]
 
