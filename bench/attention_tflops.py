@@ -38,7 +38,7 @@ def attention(q, k, v, causal):
 
 def load_scorer() -> ModuleType:
     """The example's scorer module, imported from its file as the sandbox harness does."""
-    sys.path.insert(0, str(REPO))  # orchestrator.core.scoring, from a checkout
+    sys.path.insert(0, str(REPO))  # orchestrator.scoring.score, from a checkout
     spec = importlib.util.spec_from_file_location("attention_scorer", EXAMPLE / "scorer.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

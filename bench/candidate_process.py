@@ -1,4 +1,4 @@
-"""What timing a candidate in its own process costs (orchestrator.core.candidate_process).
+"""What timing a candidate in its own process costs (orchestrator.scoring.candidate_process).
 
 ``python bench/candidate_process.py [-n 200]`` prints one table: the time of a call measured
 in the same process (the baseline) and through CandidateProcess (the scorer's clock, the
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestrator.core.candidate_process import CandidateProcess  # noqa: E402
+from orchestrator.scoring.candidate_process import CandidateProcess  # noqa: E402
 
 PROGRAM = '''
 import time

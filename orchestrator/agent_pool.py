@@ -14,7 +14,7 @@ from orchestrator.config import EvolutionConfig
 from orchestrator.core.interfaces import NoSupervisor, Supervisor, UsageMeter
 from orchestrator.core.parallel_agents import AgentFactory, AgentParts
 from orchestrator.core.run_log import RunLog
-from orchestrator.sandbox_scoring import SandboxEvaluator
+from orchestrator.scoring.sandbox_evaluator import SandboxEvaluator
 from orchestrator.supervisor.self_supervision import SelfSupervisor
 from sandbox import Sandbox
 

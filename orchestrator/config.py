@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from orchestrator.core.solution_layout import SolutionLayout
 from orchestrator.errors import ConfigError
-from orchestrator.scorer_adapters.metric_mapping import MetricMapping
+from orchestrator.scoring.adapters.metric_mapping import MetricMapping
 from sandbox.policy import SandboxPolicy
 
 __all__ = [
@@ -109,6 +109,9 @@ class HiddenSplit(_Strict):
     data_dir: Path | None = None
 
 
+OPENEVOLVE_CASCADE_THRESHOLDS = (0.5, 0.75, 0.9)
+
+
 class ScoringConfig(_Strict):
     """How the scorer in ``scoring_module`` is called and its results read.
 
@@ -121,7 +124,8 @@ class ScoringConfig(_Strict):
     interface: Literal["avo", "openevolve", "shinka"] = "avo"
     metrics: MetricMapping = Field(default_factory=MetricMapping)
     cascade: bool = True
-    cascade_thresholds: list[float] = Field(default_factory=list)
+    #: OpenEvolve's own default, so a problem copied from OpenEvolve cascades as it did there
+    cascade_thresholds: list[float] = Field(default_factory=lambda: list(OPENEVOLVE_CASCADE_THRESHOLDS))
     context: str = ""  # shown to the agent after the scorer's own description
     hidden: HiddenSplit | None = None
 

@@ -25,7 +25,7 @@ from orchestrator.agent.messages import ToolCall, ToolSpec
 from orchestrator.agent.truncation import truncate_middle
 from orchestrator.core.evolve_blocks import candidate_outside_change
 from orchestrator.core.interfaces import Evaluator
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.core.solution_layout import SKIPPED_DIRS, Candidate, SolutionLayout, read_candidate
 from orchestrator.core.types import Lineage
 from orchestrator.core.workspace_files import list_tree, read_text, write_text

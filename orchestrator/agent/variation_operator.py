@@ -21,7 +21,7 @@ from orchestrator.agent.truncation import truncate_middle
 from orchestrator.core.interfaces import VariationContext, VariationResult
 from orchestrator.core.solution_layout import Candidate, candidate_digest
 from orchestrator.core.run_log import RunLog
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.errors import AvoError
 
 NUDGE = (

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from orchestrator.untrusted_text import plain
+
 from .eval_job import EvalResult
 from .measurement import describe, describe_ratio, number
 from .rebench import RebenchResult
@@ -88,28 +90,38 @@ def junit_suites(result: EvalResult | RebenchResult) -> list[JUnitSuite]:
 
 
 def write_junit(path: Path, suites: list[JUnitSuite]) -> None:
-    root = ElementTree.Element("testsuites", name="avo", tests=str(sum(len(s.cases) for s in suites)),
-                               failures=str(sum(c.failure is not None for s in suites for c in s.cases)))
+    """The suites as a JUnit XML file. Every text and attribute goes through :func:`plain`: a
+    candidate's ``\\x01`` would make the file invalid XML 1.0, and CI would show no results."""
+    root = _element(None, "testsuites", name="avo", tests=str(sum(len(s.cases) for s in suites)),
+                    failures=str(sum(c.failure is not None for s in suites for c in s.cases)))
     for suite in suites:
         failures = sum(case.failure is not None for case in suite.cases)
         errors = sum(case.error is not None for case in suite.cases)
-        node = ElementTree.SubElement(root, "testsuite", name=suite.name, tests=str(len(suite.cases)),
-                                      failures=str(failures), errors=str(errors), skipped="0",
-                                      timestamp=suite.timestamp, hostname=suite.hostname)
+        node = _element(root, "testsuite", name=suite.name, tests=str(len(suite.cases)), failures=str(failures),
+                        errors=str(errors), skipped="0", timestamp=suite.timestamp, hostname=suite.hostname)
         if suite.properties:
-            properties = ElementTree.SubElement(node, "properties")
+            properties = _element(node, "properties")
             for key, value in suite.properties.items():
-                ElementTree.SubElement(properties, "property", name=key, value=value)
+                _element(properties, "property", name=key, value=value)
         for case in suite.cases:
-            element = ElementTree.SubElement(node, "testcase", name=case.name, classname=case.classname)
+            element = _element(node, "testcase", name=case.name, classname=case.classname)
             if case.failure is not None:
-                failure = ElementTree.SubElement(element, "failure", message=case.failure, type=case.failure_type)
-                failure.text = case.failure
+                _element(element, "failure", case.failure, message=case.failure, type=case.failure_type)
             if case.error is not None:
-                ElementTree.SubElement(element, "error", message=case.error, type="error").text = case.error
-            ElementTree.SubElement(element, "system-out").text = case.output
+                _element(element, "error", case.error, message=case.error, type="error")
+            _element(element, "system-out", case.output)
     path.parent.mkdir(parents=True, exist_ok=True)
     ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _element(parent: ElementTree.Element | None, tag: str, text: str | None = None,
+             **attributes: str) -> ElementTree.Element:
+    """A JUnit element whose text and attributes are :func:`plain`."""
+    clean = {key: plain(value) for key, value in attributes.items()}
+    element = ElementTree.Element(tag, clean) if parent is None else ElementTree.SubElement(parent, tag, clean)
+    if text is not None:
+        element.text = plain(text)
+    return element
 
 
 def markdown(result: EvalResult | RebenchResult) -> str:
@@ -191,7 +203,7 @@ def emit(out: TextIO, level: str, title: str, message: str, *, file: str | None 
     """One ``::level file=..,title=..::message`` line, escaped as GitHub's toolkit does."""
     properties = ",".join(f"{key}={_escape_property(value)}" for key, value in (("file", file), ("title", title))
                           if value)
-    out.write(f"::{level} {properties}::{_escape_data(message)}\n")
+    out.write(f"::{level} {properties}::{_escape_data(plain(message))}\n")
     out.flush()
 
 
@@ -204,9 +216,9 @@ def _escape_data(text: str) -> str:
 
 
 def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+    return _escape_data(plain(text)).replace(":", "%3A").replace(",", "%2C")
 
 
 def _cell(text: str) -> str:
     """Text safe inside one Markdown table cell: one line, no column breaks, no raw HTML."""
-    return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(plain(text).split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")

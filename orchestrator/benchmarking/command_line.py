@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from orchestrator.config import EvolutionConfig
 from orchestrator.errors import AvoError
+from orchestrator.untrusted_text import plain
 from sandbox.errors import SandboxError
 
 from . import ci_output, rebench_store
@@ -106,7 +107,7 @@ def _reporting(kind: str, job: Callable[[argparse.Namespace], EvalResult | Reben
         style = "green" if result.exit_code == 0 else "bold red"
         # One physical line whatever the width: the summary quotes the scorer's message, which may
         # quote the candidate, and a wrapped line starting with "::" is a GitHub workflow command.
-        console.print(f"[{style}]{escape(result.summary)}[/]", soft_wrap=True)
+        console.print(f"[{style}]{escape(plain(result.summary))}[/]", soft_wrap=True)
         if args.json is not None:
             _write(args.json, result.model_dump_json(indent=1))
         if args.junit is not None:

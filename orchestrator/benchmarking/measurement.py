@@ -16,7 +16,7 @@ import statistics
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 
 __all__ = ["ConfigurationStats", "Measurement", "describe", "describe_ratio", "number", "ratio"]
 

@@ -4,7 +4,8 @@ Each committed score is one re-score that happened to beat the best, so it is
 biased upward by the noise that let it through: the paper's commit-on-noise
 risk. Re-measuring every chosen version ``rounds`` times, interleaved, shows which
 recorded numbers hold. A version is flagged when its re-measured aggregate is
-outside ``recorded × (1 ± tolerance)`` or it fails correctness; the job fails only
+outside ``recorded × (1 ± tolerance)`` or it fails correctness (recorded: the aggregate over the
+public configurations, the only ones re-measured, also when the run had a hidden split); the job fails only
 for the best version (the one a deployment would ship) measuring below its record
 or failing correctness. Rebench results are stored beside the lineage
 (:mod:`.rebench_store`), never in its history.
@@ -67,7 +68,9 @@ def run_rebench(config: EvolutionConfig, evaluator: Evaluator, lineage: Lineage,
     for solution, measurement in zip(chosen, measured):
         assert solution.version is not None
         recorded = lineage.solutions[solution.version]
-        versions.append(_compare(solution, recorded.score.values, recorded.aggregate, measurement, names, tolerance))
+        # like with like: the recorded aggregate also spans the hidden split, which is never re-measured here
+        versions.append(_compare(solution, recorded.score.values, recorded.score.aggregate(names), measurement,
+                                 names, tolerance))
     best = lineage.solutions[-1].version
     best_result = next((v for v in versions if v.version == best), None)
     if best_result is not None and best_result.status == "incorrect":

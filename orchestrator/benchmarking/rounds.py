@@ -23,7 +23,7 @@ from pathlib import Path
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.interfaces import Evaluator
 from orchestrator.core.run_log import RunLog
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 
 from .measurement import Measurement, number
 from .solutions import SolutionUnderTest
@@ -40,7 +40,7 @@ def job_evaluator(config: EvolutionConfig, job: str) -> Iterator[Evaluator]:
     Its containers carry the run label ``<job>-<random>``, so ``avo gc --run`` can
     sweep a killed job's leftovers without touching a live run's.
     """
-    from orchestrator.sandbox_scoring import SandboxEvaluator
+    from orchestrator.scoring.sandbox_evaluator import SandboxEvaluator
 
     folder = Path(tempfile.mkdtemp(prefix=f"avo-{job}-"))
     run_id = f"{job}-{secrets.token_hex(4)}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 from rich.table import Table
+
+from orchestrator.untrusted_text import plain
 
 from .eval_job import EvalResult
 from .measurement import describe, describe_ratio, number
@@ -58,6 +60,12 @@ def lineage_columns(version: RebenchedVersion | None) -> tuple[str, str]:
         return "-", "-"
     return version.measured.describe_aggregate(), _status(version.status) + (
         f" {describe_ratio(version.aggregate_ratio)}" if version.aggregate_ratio is not None else "")
+
+
+def escape(text: str) -> str:
+    """Text shown in a cell: no rich markup and no terminal controls (a scorer's names and a
+    candidate's labels are not avo's)."""
+    return _markup_escape(plain(text))
 
 
 def _status(status: str) -> str:

@@ -39,7 +39,7 @@ from orchestrator.core.interfaces import (Evaluator, NoSupervisor, StepOutcome, 
 from orchestrator.core.interruption import Interruption, RunAborted
 from orchestrator.core.population import Population, Verdict
 from orchestrator.core.run_log import RunLog, read_events
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.core.solution_layout import Candidate, read_candidate
 from orchestrator.core.stall import StallWatch
 from orchestrator.core.types import Attempt, Lineage
@@ -73,7 +73,7 @@ def _new_run_id() -> str:
 
 
 def _default_evaluator(config: EvolutionConfig, run_id: str, run_log: RunLog, split: str = "public") -> Evaluator:
-    from orchestrator.sandbox_scoring import SandboxEvaluator
+    from orchestrator.scoring.sandbox_evaluator import SandboxEvaluator
 
     return SandboxEvaluator(config, run_id, run_log, split="hidden" if split == "hidden" else "public")
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.core.run_log import RunLog
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.core.solution_layout import SolutionLayout
 from orchestrator.core.types import Lineage
 
@@ -25,7 +25,7 @@ class Evaluator(Protocol):
     """Scores source code in a fresh sandbox container; never runs it on the host.
 
     ``previous_best`` is the best committed version's values (None for the seed); the
-    scorer may compare with it (``orchestrator.core.scoring.previous_best``). ``files`` is a
+    scorer may compare with it (``orchestrator.scoring.score.previous_best``). ``files`` is a
     directory solution's tree (``source_code`` is then its entry file).
     """
 

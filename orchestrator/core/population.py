@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from orchestrator.core.evolve_blocks import candidate_outside_change
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.core.solution_layout import Candidate, SolutionLayout, candidate_digest, write_candidate
 from orchestrator.core.types import Attempt, Lineage, Solution
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.core.solution_layout import Candidate
 
 __all__ = ["Score", "Solution", "Lineage", "Attempt", "lineage_of"]

@@ -45,7 +45,7 @@ from pathlib import Path
 import git
 from pydantic import ValidationError
 
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.core.types import Lineage, Solution, lineage_of
 from orchestrator.errors import LineageError
 

@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.add_argument("--png", type=Path, metavar="DIR", help="also write the main figures as PNG files into DIR")
     report.add_argument("--serve", action="store_true", help="serve a live view that follows the run")
     report.add_argument("--host", default="127.0.0.1", help="address to bind with --serve (default 127.0.0.1; "
-                        "any other address requires the token printed in the URL)")
+                        "every address requires the token printed in the URL; 0.0.0.0 prints this host's name)")
     report.add_argument("--port", type=int, default=8765, help="port for --serve (0: any free port)")
     report.add_argument("--refresh", type=float, default=2.0, metavar="SECONDS",
                         help="how often the live view checks for changes (default 2)")

@@ -33,7 +33,7 @@ from orchestrator.persistence.git_backend import ISOLATED_GIT_ENV
 from orchestrator.report.redaction import redact
 from orchestrator.report.sources import BUNDLE_NAME
 from orchestrator.report.writer import load_config, write_report
-from orchestrator.scorer_staging import declared_files
+from orchestrator.scoring.staging import declared_files
 
 __all__ = ["export_run"]
 

@@ -4,11 +4,14 @@ A small standard-library HTTP server renders the report when the run log or the 
 changed since the last render; the page polls ``/state`` every ``refresh_s`` seconds and
 reloads itself when the state it shows is no longer the current one.
 
-Who may read it: the server binds 127.0.0.1 by default and then answers only requests
-whose ``Host`` names a loopback address (a web page elsewhere cannot read it through DNS
-rebinding). Bound to any other address it requires a random token in the URL, compared in
-constant time, on every request. Responses carry the report's Content-Security-Policy as a
-header too, with ``frame-ancestors 'none'``.
+Who may read it: only who holds the URL. Every request, on every address, must carry a
+random token in the URL, compared in constant time: on the shared multi-tenant hosts avo
+is built for, any local user can connect to 127.0.0.1, and the report shows the run's code
+and scores. Bound to 127.0.0.1 (the default) it also answers only requests whose ``Host``
+names a loopback address (a web page elsewhere cannot read it through DNS rebinding).
+Bound to an unspecified address (``0.0.0.0``, ``::``) the printed URL names this host, so it
+opens from elsewhere. Responses carry the report's Content-Security-Policy as a header too,
+with ``frame-ancestors 'none'``.
 """
 
 from __future__ import annotations
@@ -50,10 +53,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _reachable_name(host: str) -> str:
+    """What to put in the URL: the bound address, or for an unspecified one (which is no address
+    a browser can open) this host's fully qualified name."""
+    try:
+        unspecified = ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return host
+    return (socket.getfqdn() or socket.gethostname()) if unspecified else host
+
+
 class LiveReport:
     """The rendered page, rebuilt on demand when the run has changed."""
 
-    def __init__(self, config: EvolutionConfig, refresh_s: float, token: str | None) -> None:
+    def __init__(self, config: EvolutionConfig, refresh_s: float, token: str) -> None:
         self.config = config
         self.refresh_s = refresh_s
         self.token = token
@@ -68,8 +81,7 @@ class LiveReport:
         with self._lock:
             state = self.state()
             if state != self._state:
-                query = f"?token={self.token}" if self.token else ""
-                live = LiveOptions(f"/state{query}", self.refresh_s, state)
+                live = LiveOptions(f"/state?token={self.token}", self.refresh_s, state)
                 self._page = render_html(report_of(self.config), live=live)
                 self._state = state
             return self._page
@@ -86,10 +98,9 @@ def _handler(live: LiveReport, allowed_hosts: set[str] | None) -> type[BaseHTTPR
             url = urlsplit(self.path)
             if allowed_hosts is not None and self.headers.get("Host", "").lower() not in allowed_hosts:
                 return self._send(403, "text/plain", "forbidden: this report answers on loopback names only\n")
-            if live.token is not None:
-                given = parse_qs(url.query).get("token", [""])[0]
-                if not hmac.compare_digest(given.encode(), live.token.encode()):
-                    return self._send(403, "text/plain", "forbidden: the URL's token is missing or wrong\n")
+            given = parse_qs(url.query).get("token", [""])[0]
+            if not hmac.compare_digest(given.encode(), live.token.encode()):
+                return self._send(403, "text/plain", "forbidden: the URL's token is missing or wrong\n")
             if url.path == "/":
                 return self._send(200, "text/html; charset=utf-8", live.page())
             if url.path == "/state":
@@ -120,7 +131,7 @@ def serve(config: EvolutionConfig, *, host: str = "127.0.0.1", port: int = 8765,
     if refresh_s <= 0:
         raise ConfigError(f"--refresh must be positive, got {refresh_s:g}")
     loopback = is_loopback(host)
-    token = None if loopback else secrets.token_urlsafe(24)
+    token = secrets.token_urlsafe(24)
     live = LiveReport(config, refresh_s, token)
     live.page()  # fail here, with the clear error, before announcing a URL
     try:
@@ -130,8 +141,9 @@ def serve(config: EvolutionConfig, *, host: str = "127.0.0.1", port: int = 8765,
     bound = server.server_address[1]
     if loopback:
         server.RequestHandlerClass = _handler(live, {f"{name}:{bound}" for name in ("localhost", "127.0.0.1", "[::1]")})
-    shown = f"[{host}]" if ":" in host else host
-    announce(f"http://{shown}:{bound}/" + (f"?token={token}" if token else ""))
+    shown = _reachable_name(host)
+    shown = f"[{shown}]" if ":" in shown else shown
+    announce(f"http://{shown}:{bound}/?token={token}")
     try:
         server.serve_forever(poll_interval=0.25)
     except KeyboardInterrupt:

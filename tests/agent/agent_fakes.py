@@ -16,7 +16,7 @@ from typing import Any
 from orchestrator.config import LLMConfig, SupervisorConfig
 from orchestrator.core.interfaces import VariationContext
 from orchestrator.core.run_log import RunLog
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.core.types import Attempt, Lineage, Solution
 
 

@@ -15,7 +15,7 @@ from orchestrator.agent.messages import ToolCall
 from orchestrator.agent.tools import Toolbox
 from orchestrator.agent.variation_operator import AgentVariationOperator
 from orchestrator.config import EvolutionConfig
-from orchestrator.sandbox_scoring import SandboxEvaluator
+from orchestrator.scoring.sandbox_evaluator import SandboxEvaluator
 from sandbox import Sandbox, SandboxPolicy
 from scripted_llm_server import call
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.docker
 
 SCORER = '''
 import importlib.util
-from orchestrator.core.scoring import Score, ScoringFunction
+from orchestrator.scoring.score import Score, ScoringFunction
 
 
 class Scorer(ScoringFunction):

@@ -18,8 +18,8 @@ from typing import Any
 
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.solution_layout import Candidate, write_candidate
-from orchestrator.sandbox_scoring import unframe
-from orchestrator.scorer_interface import harness_target
+from orchestrator.scoring.sandbox_evaluator import unframe
+from orchestrator.scoring.interface import harness_target
 from sandbox import HARNESS_DIR
 
 REPO = Path(__file__).resolve().parents[2]

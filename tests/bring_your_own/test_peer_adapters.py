@@ -16,6 +16,7 @@ import pytest
 from byop import PROBLEMS, run_harness
 from orchestrator.config import EvolutionConfig
 from orchestrator.errors import ConfigError
+from orchestrator.scoring.interface import harness_target
 
 CASCADE = PROBLEMS / "openevolve_cascade"
 SHINKA = PROBLEMS / "shinka_points"
@@ -48,6 +49,12 @@ def test_cascade_stops_at_a_stage_below_its_threshold():
     assert "no numeric 'combined_score' (it returned: points_inside, validity)" in score["correctness_message"]
     assert "scoring.metrics.configurations" in score["correctness_message"]
     assert score["artifacts"]["cascade"] == "stopped after evaluate_stage1: 6.5 is below its threshold 100"
+
+
+def test_the_cascade_thresholds_default_to_openevolves():
+    """A problem copied from OpenEvolve without its config.yaml cascades as OpenEvolve's default does."""
+    target = harness_target(config_of(CASCADE, "evaluator.py", interface="openevolve"), "/scorer", "/lib")
+    assert target["init_kwargs"]["cascade_thresholds"] == [0.5, 0.75, 0.9]
 
 
 def test_cascade_stops_at_a_stage_that_fails_correctness():
@@ -149,3 +156,29 @@ def test_config_mistakes_are_one_line_naming_the_key(tmp_path, scoring, expected
     with pytest.raises(ConfigError) as error:
         EvolutionConfig.from_yaml(tmp_path / "avo.yaml")
     assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("folder, module, interface, fix", [
+    (CASCADE, "evaluator.py", "avo", "as an OpenEvolve evaluator does: add `interface: openevolve` under `scoring:`"),
+    (SHINKA, "evaluate.py", "avo", "as a ShinkaEvolve evaluator does: add `interface: shinka` under `scoring:`"),
+    (CASCADE, "evaluator.py", "shinka", "does not look like a ShinkaEvolve evaluate.py: ShinkaEvolve runs it as "
+                                        "`evaluate.py --program_path P --results_dir D`, and it never mentions "
+                                        "results_dir; it defines evaluate(program_path), as an OpenEvolve evaluator "
+                                        "does: set `interface: openevolve`"),
+    (SHINKA, "evaluate.py", "openevolve", "does not look like an OpenEvolve evaluator; it defines main(program_path, "
+                                          "results_dir), as a ShinkaEvolve evaluate.py does: set `interface: shinka`"),
+])
+def test_an_evaluator_under_the_wrong_interface_names_the_setting_to_change(folder, module, interface, fix):
+    config = config_of(folder, module, **({"interface": interface} if interface != "avo" else {}))
+    reply = run_harness(config, "get_configurations")
+    assert fix in reply["harness_error"].strip().splitlines()[-1], reply
+
+
+def test_a_renamed_scoring_class_is_named_in_the_fix(tmp_path: Path):
+    (tmp_path / "seed.py").write_text("x = 1\n")
+    (tmp_path / "scorer.py").write_text("from orchestrator.scoring.score import ScoringFunction\n\n\n"
+                                        "class MyScorer(ScoringFunction):\n    def evaluate(self, source_code):\n"
+                                        "        pass\n")
+    reply = run_harness(config_of(tmp_path, "scorer.py"), "get_configurations")
+    assert reply["harness_error"].strip().splitlines()[-1] == (
+        "AttributeError: scorer.py defines no class Scorer; did you mean `scoring_class: MyScorer` in the config?")

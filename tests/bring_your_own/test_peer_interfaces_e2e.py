@@ -50,7 +50,7 @@ def test_shinka_evaluate_py_commits_and_a_change_outside_the_evolve_block_is_rej
     assert [json.loads(versions[n]["Avo-Values"])["combined_score"] for n in (0, 1)] == pytest.approx([0.75, 1.0])
     (rejection,) = events(workspace, "rejection")
     assert "changes code outside the EVOLVE-BLOCK-START/END markers" in rejection["reason"]
-    assert "'import os'" in rejection["reason"]
+    assert "it adds line 3, 'import os'; remove it, and change only the code between" in rejection["reason"]
     # The refused candidate was never scored: one evaluation each for the seed, the agent and the re-score.
     purposes = [e["purpose"] for e in events(workspace, "evaluation")]
     assert purposes == ["seed", "agent-evaluate", "rescore"]

@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import RunLog
-from orchestrator.sandbox_scoring import SandboxEvaluator
+from orchestrator.scoring.sandbox_evaluator import SandboxEvaluator
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("sandbox_image")]
 

@@ -19,7 +19,7 @@ from byop import run_harness
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import RunLog
 from orchestrator.core.solution_layout import SolutionLayout
-from orchestrator.sandbox_scoring import SandboxEvaluator
+from orchestrator.scoring.sandbox_evaluator import SandboxEvaluator
 
 
 @pytest.mark.docker
@@ -51,7 +51,7 @@ def test_the_answer_is_41():
 PYTEST_SCORER = '''
 import os, subprocess, sys
 from pathlib import Path
-from orchestrator.core.scoring import Score, ScoringFunction, solution_dir
+from orchestrator.scoring.score import Score, ScoringFunction, solution_dir
 
 HERE = Path(__file__).parent
 

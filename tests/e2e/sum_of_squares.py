@@ -15,7 +15,7 @@ SCORING_CONTEXT = "sum_of_squares(n) returns 0**2 + ... + (n-1)**2; scored in ca
 SCORER = f'''
 import random
 import time
-from orchestrator.core.scoring import Score, ScoringFunction
+from orchestrator.scoring.score import Score, ScoringFunction
 
 
 class Scorer(ScoringFunction):

@@ -12,7 +12,7 @@ import statistics
 import pytest
 import torch
 
-from orchestrator.core.kernel_checks import DeviceTimer
+from orchestrator.scoring.kernel_checks import DeviceTimer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

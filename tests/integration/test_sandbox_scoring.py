@@ -12,13 +12,13 @@ from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import RunLog, read_events
 from orchestrator.errors import ScorerError
 from nonce_thief import nonce_thief
-from orchestrator.sandbox_scoring import SandboxEvaluator
+from orchestrator.scoring.sandbox_evaluator import SandboxEvaluator
 
 pytestmark = pytest.mark.docker
 
 SCORER = '''
 import random
-from orchestrator.core.scoring import Score, ScoringFunction
+from orchestrator.scoring.score import Score, ScoringFunction
 
 class Scorer(ScoringFunction):
     def get_configurations(self):

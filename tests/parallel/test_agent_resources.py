@@ -6,7 +6,7 @@ import pytest
 
 from orchestrator.agent_resources import partition
 from orchestrator.errors import ConfigError
-from orchestrator.scorer_staging import stage_scorer, unstage
+from orchestrator.scoring.staging import stage_scorer, unstage
 
 
 def test_one_gpu_of_sandbox_gpus_each(make_config):

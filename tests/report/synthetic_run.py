@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from orchestrator.config import EvolutionConfig
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.core.types import Solution
 from orchestrator.persistence.git_backend import GitLineageStore
 

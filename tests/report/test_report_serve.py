@@ -1,10 +1,12 @@
-"""``avo report --serve``: answers on loopback, refuses other Host names (DNS rebinding) and,
-bound elsewhere, requests without its token; the page in Chromium shows a new commit on its own
+"""``avo report --serve``: refuses requests without its token on every address (any local user of a
+shared host can connect to loopback), refuses other Host names on loopback (DNS rebinding), prints a
+URL that opens from elsewhere when bound to 0.0.0.0; the page in Chromium shows a new commit on its own
 within its refresh period (plus the time to render and reload)."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -54,14 +56,17 @@ def get(url: str, host: str | None = None) -> tuple[int, str, dict[str, str]]:
 def test_live_view_follows_a_new_commit(browser, tmp_path: Path) -> None:
     config = make_run(tmp_path, versions=3, attempts=5, seed=9)
     with serving(tmp_path / "config.yaml") as url:
-        assert url.startswith("http://127.0.0.1:") and "token" not in url
+        assert url.startswith("http://127.0.0.1:") and "/?token=" in url
+        base, token = url.split("?token=")
+        assert get(base)[0] == 403 and get(f"{base}state")[0] == 403  # another local user, without the URL
+        assert get(f"{base}?token={'x' * len(token)}")[0] == 403
         status, body, headers = get(url)
         assert status == 200 and 'id="version-count">3<' in body
         assert "connect-src 'self'" in headers["Content-Security-Policy"]
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
-        port = url.rsplit(":", 1)[1].strip("/")
+        port = base.rsplit(":", 1)[1].strip("/")
         assert get(url, host=f"attacker.example:{port}")[0] == 403
-        assert get(url + "state")[0] == 200
+        assert get(f"{base}state?token={token}")[0] == 200
 
         page = browser.new_context().new_page()
         page.goto(url)
@@ -87,7 +92,8 @@ def test_bound_elsewhere_it_requires_the_token(tmp_path: Path) -> None:
     with serving(tmp_path / "config.yaml", "--host", "0.0.0.0") as url:
         assert "?token=" in url
         base, token = url.split("?token=")
-        local = base.replace("0.0.0.0", "127.0.0.1")
+        assert base.startswith(f"http://{socket.getfqdn()}:") and "0.0.0.0" not in url  # opens from elsewhere
+        local = base.replace(socket.getfqdn(), "127.0.0.1")
         assert get(local)[0] == 403
         assert get(f"{local}?token={'x' * len(token)}")[0] == 403
         assert get(f"{local}state")[0] == 403

@@ -16,7 +16,7 @@ import pytest
 
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.interfaces import VariationContext, VariationResult
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.errors import ReplayExhausted
 
 CONFIGURATIONS = ["small", "large"]

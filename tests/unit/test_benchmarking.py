@@ -20,7 +20,7 @@ from orchestrator.benchmarking import (EvalResult, Measurement, RebenchResult, S
                                        run_eval, run_rebench, select_versions)
 from orchestrator.benchmarking import ci_output, rebench_store
 from orchestrator.config import EvolutionConfig
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.core.types import Lineage, Solution
 from orchestrator.errors import BenchmarkError
 
@@ -122,6 +122,21 @@ def test_rebench_flags_inflated_records_and_judges_the_best(make_config: MakeCon
     lineage = lineage_of(1.0, 2.0)
     lineage.solutions[1] = lineage.solutions[1].model_copy(update={"source": "BROKEN"})
     assert rebench(config, lineage).exit_code == 1
+
+
+def test_rebench_with_a_hidden_split_compares_the_public_configurations_alone(make_config: MakeConfig) -> None:
+    """The recorded aggregate spans public and hidden values; only the public ones are re-measured."""
+    lineage = lineage_of(1.0, 2.0, 3.0)
+    lineage.hidden_configurations = [f"hidden:{c}" for c in CONFIGURATIONS]
+    for index, recorded in enumerate(lineage.solutions):  # hidden values 10x the public ones
+        hidden = {name: 10.0 * (index + 1) for name in lineage.hidden_configurations}
+        lineage.solutions[index] = recorded.model_copy(update={"hidden_values": hidden,
+                                                               "aggregate": (index + 1.0) * 10 ** 0.5})
+    result = rebench(make_config(), lineage)
+    assert [v.status for v in result.versions] == ["reproduces"] * 3 and result.verdict == "ok", result.summary
+    assert [v.recorded_aggregate for v in result.versions] == pytest.approx([1.0, 2.0, 3.0])
+    lineage.solutions[2] = lineage.solutions[2].model_copy(update={"source": program(2.4, "v2")})  # a real regression
+    assert rebench(make_config(), lineage).verdict == "regressed"
 
 
 @pytest.mark.parametrize("spec, versions", [("all", [0, 1, 2, 3]), ("best", [3]), ("v1", [1]), ("v1..v2", [1, 2])])

@@ -19,13 +19,13 @@ import pytest
 
 from nonce_thief import nonce_thief
 from unprivileged import NOBODY, stdlib_python
-from orchestrator.sandbox_scoring import unframe
+from orchestrator.scoring.sandbox_evaluator import unframe
 from sandbox import HARNESS_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 SCORER = '''
 import random
-from orchestrator.core.scoring import Score, ScoringFunction
+from orchestrator.scoring.score import Score, ScoringFunction
 
 class Scorer(ScoringFunction):
     def get_configurations(self):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.core.candidate_process import CandidateError, CandidateProcess, CandidateTimeout
+from orchestrator.scoring.candidate_process import CandidateError, CandidateProcess, CandidateTimeout
 
 PROGRAM = '''
 import time

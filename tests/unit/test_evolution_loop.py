@@ -15,7 +15,7 @@ from orchestrator.core.evolution import EvolutionRunner
 from orchestrator.core.interfaces import Directive, StepOutcome
 from orchestrator.core.interruption import RunAborted
 from orchestrator.core.run_log import read_events
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.errors import BudgetExhausted, ConfigError, LineageError
 from orchestrator.persistence.store import open_store
 from orchestrator.persistence.workspace_lock import WorkspaceLock

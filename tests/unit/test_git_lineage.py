@@ -14,7 +14,7 @@ from fakes import FakeEvaluator, program
 from orchestrator.core.evolution import EvolutionRunner
 from orchestrator.core.interfaces import VariationResult
 from orchestrator.core.run_log import read_events
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.core.types import Solution
 from orchestrator.errors import LineageError, ReplayExhausted
 from orchestrator.persistence.git_backend import GitLineageStore, format_message, parse_message

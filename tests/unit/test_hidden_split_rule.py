@@ -6,7 +6,7 @@ import pytest
 
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.population import HIDDEN_FAILURE, Population
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.core.types import Lineage
 from orchestrator.errors import ConfigError
 from orchestrator.persistence.git_backend import GitLineageStore

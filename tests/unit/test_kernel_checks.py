@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from orchestrator.core.kernel_checks import (KernelCall, KernelCheckFailure, Plausibility, TrialInputs,
+from orchestrator.scoring.kernel_checks import (KernelCall, KernelCheckFailure, Plausibility, TrialInputs,
                                              check_inputs_unchanged, check_output, open_kernel)
-from orchestrator.core.scoring import PREVIOUS_BEST_VARIABLE
+from orchestrator.scoring.score import PREVIOUS_BEST_VARIABLE
 
 KERNELS = '''
 import time

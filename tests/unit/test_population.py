@@ -3,7 +3,7 @@
 import pytest
 
 from orchestrator.core.population import Population
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.core.types import Attempt, Lineage
 
 CONFIGS = ["x", "y"]

@@ -1,4 +1,4 @@
-"""Staging the scorer (orchestrator.scorer_staging): the module and its declared files, nothing else."""
+"""Staging the scorer (orchestrator.scoring.staging): the module and its declared files, nothing else."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.config import EvolutionConfig, HiddenSplit
 from orchestrator.errors import ConfigError
-from orchestrator.scorer_staging import stage_scorer, unstage
+from orchestrator.scoring.staging import stage_scorer, unstage
 
 
 def project(tmp_path: Path, workspace: str = "workspace", files: list[str] | None = None) -> EvolutionConfig:
@@ -57,6 +57,18 @@ def test_the_hidden_splits_data_is_never_staged(tmp_path: Path) -> None:
     config = config.model_copy(update={"scoring": config.scoring.model_copy(
         update={"hidden": HiddenSplit(data_dir=tmp_path / "data" / "sub")})})
     assert staged_files(stage_scorer(config, "run-1")) == ["data/a.json", "scorer.py"]
+
+
+@pytest.mark.parametrize("target", ["hidden/answers.csv", "workspace/lineage/solution.py"])
+def test_a_declared_link_into_the_hidden_split_or_the_run_files_is_refused(tmp_path: Path, target: str) -> None:
+    config = project(tmp_path, files=["data"])
+    config = config.model_copy(update={"scoring": config.scoring.model_copy(
+        update={"hidden": HiddenSplit(data_dir=tmp_path / "hidden")})})
+    (tmp_path / target).parent.mkdir(parents=True)
+    (tmp_path / target).write_text("secret answers")
+    (tmp_path / "data" / "answers.csv").symlink_to(f"../{target}")
+    with pytest.raises(ConfigError, match="never staged"):
+        stage_scorer(config, "run-1")
 
 
 def test_the_run_files_are_never_staged_even_from_the_scorer_folder(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 
 CONFIGS = ["a", "b", "c"]
 

@@ -13,12 +13,14 @@ import resource
 import socket
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from orchestrator.core import workspace_files
 from orchestrator.core.workspace_files import (MAX_TEXT_BYTES, FileEntry, clear_dir, entry, list_tree, read_bytes,
                                                read_text, remove, write_bytes, write_text)
 from orchestrator.errors import WorkspaceEscape
@@ -88,6 +90,38 @@ def test_a_fifo_or_socket_never_blocks_and_is_refused(work: Path, monkeypatch: p
         listener.close()
     assert time.monotonic() - started < 1.0
     assert stat.S_ISFIFO((work / "pipe").lstat().st_mode)  # refused, not replaced
+
+
+def test_a_fifo_swapped_in_after_the_check_never_blocks_the_open(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race ``lstat`` cannot close: the file is a regular one when checked and a FIFO (with no
+    writer) when opened. Only ``O_NONBLOCK`` keeps that open from blocking the host forever."""
+    (work / "solution.py").write_text("checked")
+    check = workspace_files._lstat
+
+    def check_then_swap(folder: int, name: str) -> os.stat_result | None:
+        found = check(folder, name)
+        if name == "solution.py" and found is not None and stat.S_ISREG(found.st_mode):
+            os.unlink(name, dir_fd=folder)
+            os.mkfifo(name, dir_fd=folder)
+        return found
+
+    monkeypatch.setattr(workspace_files, "_lstat", check_then_swap)
+    outcome: list[BaseException | str] = []
+
+    def read() -> None:
+        try:
+            outcome.append(read_text(work, "solution.py"))
+        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion below
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=5)
+    if reader.is_alive():  # blocked in open(): release it with a writer, then fail
+        os.close(os.open(work / "solution.py", os.O_WRONLY))
+        reader.join(timeout=5)
+        pytest.fail("opening a FIFO swapped in after the check blocked")
+    assert len(outcome) == 1 and isinstance(outcome[0], WorkspaceEscape) and "FIFO" in str(outcome[0]), outcome
 
 
 def test_writes_never_go_through_a_link_and_replace_only_when_asked(work: Path) -> None:

@@ -32,8 +32,8 @@ from contextlib import redirect_stderr, redirect_stdout
 from types import ModuleType
 from typing import Any
 
-from orchestrator.core.scoring import Score, ScoringFunction, solution_dir
-from orchestrator.scorer_adapters.metric_mapping import MetricMapping, flag_correctness, to_score
+from orchestrator.scoring.score import Score, ScoringFunction, solution_dir
+from orchestrator.scoring.adapters.metric_mapping import MetricMapping, flag_correctness, to_score
 
 __all__ = ["OpenEvolveScorer"]
 
@@ -54,7 +54,12 @@ def _load_evaluator(path: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     if not any(callable(getattr(module, name, None)) for name in ("evaluate", STAGES[0])):
-        raise TypeError(f"{path} defines neither evaluate(program_path) nor evaluate_stage1(program_path)")
+        main = getattr(module, "main", None)
+        shinka = callable(main) and "results_dir" in getattr(getattr(main, "__code__", None), "co_varnames", ())
+        raise TypeError(f"{path} defines neither evaluate(program_path) nor evaluate_stage1(program_path), so it "
+                        "does not look like an OpenEvolve evaluator" + (
+                            "; it defines main(program_path, results_dir), as a ShinkaEvolve evaluate.py does: set "
+                            "`interface: shinka` under `scoring:` in the config" if shinka else ""))
     return module
 
 

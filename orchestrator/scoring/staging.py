@@ -10,7 +10,7 @@ files (work tree, lineage, scoring folder, run log) are never staged, whatever
 the globs say, also when the workspace is the scorer's folder (``workspace_dir: .``).
 
 The hidden test split's data (``scoring.hidden.data_dir``) is never staged either:
-hidden calls get it through a mount of their own (see :mod:`orchestrator.hidden_split`).
+hidden calls get it through a mount of their own (see :mod:`orchestrator.scoring.hidden_split`).
 
 Layout: ``<workspace_dir>/staged/`` is private to the host user (mode 0700); in it
 ``<run id>-<split>/`` holds the copies of one evaluator (the public one, and the hidden
@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.workspace_files import remove
 from orchestrator.errors import ConfigError
-from orchestrator.hidden_split import hidden_data_dir
+from orchestrator.scoring.hidden_split import hidden_data_dir
 
 __all__ = ["STAGING_DIR", "declared_files", "stage_scorer", "unstage"]
 
@@ -94,6 +94,10 @@ def _excluded(config: EvolutionConfig, source: Path) -> list[Path]:
     return [workspace / name for name in RUN_ENTRIES] + hidden
 
 
+def _inside(path: Path, roots: list[Path]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
 def _declared(source: Path, pattern: str, excluded: list[Path]) -> dict[str, Path]:
     """Regular files matched by ``pattern`` (folders matched contribute their files), by
     their path relative to ``source``; links must resolve inside ``source``."""
@@ -104,11 +108,14 @@ def _declared(source: Path, pattern: str, excluded: list[Path]) -> dict[str, Pat
     for match in sorted(source.glob(pattern)):
         candidates = sorted(p for p in match.rglob("*") if not p.is_dir()) if match.is_dir() else [match]
         for path in candidates:
-            if any(path == root or path.is_relative_to(root) for root in excluded):
+            if _inside(path, excluded):
                 continue
             real = path.resolve()
             if not real.is_relative_to(source):
                 raise ConfigError(f"scorer_files: {path} is a link leading out of {source}; copy the file there")
+            if _inside(real, excluded):  # what is copied is the target: check it too
+                raise ConfigError(f"scorer_files: {path} is a link to {real}, which is never staged (the hidden "
+                                  "split's data or the run's own files); remove the link or copy a public file there")
             if real.is_file():
                 found[path.relative_to(source).as_posix()] = real
     return found

@@ -3,7 +3,7 @@
 Each call writes the candidate alone into a scoring folder that holds nothing
 else (so no other call's or the agent's files are visible), runs the call harness
 in a fresh container with the staged scorer (the module and its declared files
-only, see :mod:`orchestrator.scorer_staging`), the ``orchestrator`` package and
+only, see :mod:`orchestrator.scoring.staging`), the ``orchestrator`` package and
 the harness mounted read-only, and reads back one nonce-framed JSON reply. Every
 way a candidate can go wrong (crash, timeout, OOM, garbage output, a fake result,
 a scoring folder it left unremovable) becomes a failed :class:`Score` with the
@@ -30,13 +30,14 @@ from pydantic import ValidationError
 import orchestrator
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import RunLog
-from orchestrator.core.scoring import PREVIOUS_BEST_VARIABLE, SOLUTION_DIR_VARIABLE, Score
+from orchestrator.scoring.score import PREVIOUS_BEST_VARIABLE, SOLUTION_DIR_VARIABLE, Score
 from orchestrator.core.solution_layout import Candidate, write_candidate
 from orchestrator.core.workspace_files import clear_dir
 from orchestrator.errors import ScorerError
-from orchestrator.hidden_split import HIDDEN_PREFIX, Split, qualified, split_policy, unqualified
-from orchestrator.scorer_interface import harness_target
-from orchestrator.scorer_staging import stage_scorer, unstage
+from orchestrator.scoring.hidden_split import HIDDEN_PREFIX, Split, qualified, split_policy, unqualified
+from orchestrator.scoring.failure import missing_file_fix, scorer_crash, scorer_frame
+from orchestrator.scoring.interface import harness_target
+from orchestrator.scoring.staging import stage_scorer, unstage
 from sandbox import HARNESS_DIR, AgentShare, ExecResult, ReadOnlyMount, Sandbox, SandboxPolicy
 from sandbox.problem_image import ProblemImage
 
@@ -170,7 +171,7 @@ class SandboxEvaluator:
             score = qualified(score) if self._split == "hidden" else score
         except _CallFailed as exc:
             sandbox = exc.result
-            score = Score.failure(f"evaluation failed: {_headline(str(exc))}", error=str(exc))
+            score = Score.failure(f"evaluation failed: {self._blame(str(exc))}", error=str(exc))
         except ValidationError as exc:
             score = Score.failure(f"the scorer returned an invalid Score: {exc.errors()[0]['msg']}")
         duration = time.monotonic() - started
@@ -224,7 +225,24 @@ class SandboxEvaluator:
         try:
             return self._call(method, {}, secrets.randbits(32), None)
         except _CallFailed as exc:
-            raise ScorerError(f"{self._where()}.{method}() failed in the sandbox: {_headline(str(exc))}\n{exc}") from None
+            detail, headline = str(exc), _headline(str(exc))
+            frame = scorer_frame(detail, self._layout.scorer_dir, self._libraries())
+            if frame is not None:  # no candidate is involved: the scorer's frame and the fix
+                headline += f" at {frame}; {missing_file_fix(headline, self._layout.scorer_dir, self._host_scorer_dir())}"
+            raise ScorerError(f"{self._where()}.{method}() failed in the sandbox: {headline}\n{detail}") from None
+
+    def _blame(self, detail: str) -> str:
+        """The one-line reason of a failed evaluation: a scorer crash with its frame (and the fix),
+        or the candidate's error."""
+        return scorer_crash(detail, self._layout.scorer_dir, self._libraries(), self._host_scorer_dir(),
+                            _headline(detail)) or _headline(detail)
+
+    def _libraries(self) -> tuple[str, ...]:
+        """avo's package and the harness, as the call sees them: never the user's frames."""
+        return f"{self._layout.lib_dir}/orchestrator", self._layout.command[-1].rsplit("/", 1)[0]
+
+    def _host_scorer_dir(self) -> Path:
+        return self._config.scoring_module.resolve().parent
 
     def _call(self, method: str, kwargs: dict[str, Any], seed: int, candidate: Candidate | None,
               environment: dict[str, str] | None = None) -> Any:

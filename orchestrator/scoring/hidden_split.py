@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from orchestrator.config import EvolutionConfig
-from orchestrator.core.scoring import HIDDEN_DIR_VARIABLE, SPLIT_VARIABLE, Score
+from orchestrator.scoring.score import HIDDEN_DIR_VARIABLE, SPLIT_VARIABLE, Score
 from sandbox import ReadOnlyMount, SandboxPolicy
 
 __all__ = ["HIDDEN_MOUNT", "HIDDEN_PREFIX", "Split", "hidden_data_dir", "qualified", "split_policy", "unqualified"]
@@ -28,7 +28,7 @@ Split = Literal["public", "hidden"]
 
 def split_policy(config: EvolutionConfig, policy: SandboxPolicy, split: Split, *, local: bool = False) -> SandboxPolicy:
     """``policy`` (the scoring policy) for one split. Public calls get it unchanged: the
-    hidden data is never staged with the scorer (see ``scorer_staging``), so it is not there
+    hidden data is never staged with the scorer (see ``orchestrator.scoring.staging``), so it is not there
     to mask. Hidden calls get the data read-only at :data:`HIDDEN_MOUNT` (``local``: its host path)."""
     if split == "public":
         return policy

@@ -1,6 +1,6 @@
 """The candidate's own process: imports the program once, then runs one call per request.
 
-Started by :class:`orchestrator.core.candidate_process.CandidateProcess` as
+Started by :class:`orchestrator.scoring.candidate_process.CandidateProcess` as
 ``python3 -I candidate_worker.py PROGRAM READ_FD WRITE_FD``. The candidate shares
 this process and may patch anything in it, so the scorer trusts nothing it says
 except the bytes of a result, which it decodes with a restricted unpickler and

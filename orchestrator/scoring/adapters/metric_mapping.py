@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from orchestrator.core.scoring import Score
+from orchestrator.scoring.score import Score
 from orchestrator.core.truncation import truncate_middle
 
 __all__ = ["MetricMapping", "flag_correctness", "lookup", "text_artifacts", "to_score"]

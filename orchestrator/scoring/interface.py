@@ -28,7 +28,7 @@ def harness_target(config: EvolutionConfig, scorer_dir: str, lib_dir: str) -> di
     scoring = config.scoring
     if scoring.interface == "avo":
         return {"sys_path": [lib_dir, scorer_dir], "module_file": module_file, "class_name": config.scoring_class}
-    adapters = f"{lib_dir}/orchestrator/scorer_adapters"
+    adapters = f"{lib_dir}/orchestrator/scoring/adapters"
     file_name, class_name, evaluator_argument = _ADAPTERS[scoring.interface]
     init_kwargs: dict[str, Any] = {evaluator_argument: module_file, "metrics": scoring.metrics.model_dump()}
     if scoring.interface == "openevolve":

@@ -29,12 +29,13 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator.core.candidate_process import CandidateProcess
+from orchestrator.scoring.candidate_process import CandidateProcess
 
 __all__ = ["run_shinka_eval"]
 
-#: The adapter passes the descriptor's number in this variable.
-RESULT_FD_VARIABLE = "AVO_RESULT_FD"
+#: The descriptor of avo's private report channel, set by the adapter's bootstrap (never an
+#: environment variable: a program the evaluator starts would inherit that).
+REPORT_CHANNEL: int | None = None
 
 DEFAULT_METRICS_ON_ERROR: dict[str, Any] = {
     "combined_score": 0.0,
@@ -60,11 +61,12 @@ def _write_json(path: str, value: Any) -> None:
 
 def _report(metrics: dict[str, Any], correct: bool, error: str | None) -> None:
     """Hand the outcome to avo's adapter on its private descriptor, when it gave one (once)."""
-    fd = os.environ.pop(RESULT_FD_VARIABLE, None)
-    if not fd:
+    global REPORT_CHANNEL
+    fd, REPORT_CHANNEL = REPORT_CHANNEL, None
+    if fd is None:
         return
     payload = json.dumps({"metrics": metrics, "correct": correct, "error": error}, default=_plain)
-    with os.fdopen(int(fd), "w", encoding="utf-8") as channel:
+    with os.fdopen(fd, "w", encoding="utf-8") as channel:
         channel.write(payload)
 
 
