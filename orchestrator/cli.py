@@ -24,6 +24,7 @@ from rich.table import Table
 import avo
 from orchestrator.config import EvolutionConfig, render_default_yaml
 from orchestrator.core.interruption import RunAborted
+from orchestrator.core.types import Lineage
 from orchestrator.errors import AvoError, ConfigError, LineageError
 from orchestrator.json_option import add_json_option, json_to_stdout, write_json
 from sandbox.doctor_check import DoctorCheck
@@ -194,17 +195,25 @@ def _rounded(value: Any) -> str:
     return str(value)
 
 
+def _committed(config: EvolutionConfig, config_path: Path) -> Lineage:
+    """The run's lineage (its workspace's, or an unpacked export's bundle); no run yet is a user
+    error (status 2), as it is for ``report`` and ``export``."""
+    from orchestrator.report.sources import read_lineage
+
+    lineage = read_lineage(config)
+    if not lineage.solutions:
+        raise LineageError(f"no run yet in {config.workspace_dir}: start one with `avo run {config_path}`")
+    return lineage
+
+
 def _status(args: argparse.Namespace) -> int:
     from orchestrator.core.budget import BudgetUsage
     from orchestrator.core.run_log import read_events
-    from orchestrator.report.sources import read_lineage
     from orchestrator.run_view import describe, spent_text, unpriced_calls
 
     config = _load(args.config)
-    lineage = read_lineage(config)  # the workspace's lineage, or an unpacked export's bundle
+    lineage = _committed(config, args.config)
     events = list(read_events(config.run_log_path))
-    if not lineage.solutions:
-        raise LineageError(f"no run yet in {config.workspace_dir}: start one with `avo run {args.config}`")
     best, seed = lineage.best or lineage.solutions[-1], lineage.solutions[0]
     usage = BudgetUsage.from_events(events)
     unpriced = unpriced_calls(events)
@@ -240,10 +249,9 @@ def _status(args: argparse.Namespace) -> int:
 def _lineage(args: argparse.Namespace) -> int:
     from orchestrator.benchmarking.rebench_store import latest_by_version
     from orchestrator.benchmarking.terminal import lineage_columns
-    from orchestrator.report.sources import read_lineage
 
     config = _load(args.config)
-    lineage = read_lineage(config)  # the workspace's lineage, or an unpacked export's bundle
+    lineage = _committed(config, args.config)
     rebenched = latest_by_version(config, lineage)  # `avo rebench` results, kept beside the lineage
     gains: list[float | None] = [None] + [(now.aggregate / before.aggregate - 1) * 100 if before.aggregate else None
                                           for before, now in zip(lineage.solutions, lineage.solutions[1:])]
