@@ -57,8 +57,9 @@ def describe(event: dict[str, Any]) -> str | None:
 
 
 def unpriced_calls(events: list[dict[str, Any]]) -> bool:
-    """Whether some model call had no price (``llm.prices`` lacks its model), so dollars undercount."""
-    return any(event.get("priced") is False for event in events)
+    """Whether some model call had no price (``llm.prices`` lacks its model), so dollars undercount.
+    A replayed turn costs nothing: it is not unpriced."""
+    return any(event.get("priced") is False and not event.get("replay") for event in events)
 
 
 def spent_text(tokens: int, cost_usd: float, unpriced: bool) -> str:
@@ -117,7 +118,7 @@ class _State:
             self.phase = "re-scoring the candidate" if event.get("submitted") else "step failed"
         elif kind == "agent_step_start":
             self.llm = str(event.get("llm"))
-        elif event.get("priced") is False:  # a model call (agent turn, supervisor) without a price
+        elif unpriced_calls([event]):
             self.unpriced = True
         elif kind == "budget":
             self.tokens, self.cost = event.get("tokens", 0), event.get("cost_usd", 0.0)
