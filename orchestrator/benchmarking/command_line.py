@@ -95,10 +95,6 @@ def _reporting(kind: str, job: Callable[[argparse.Namespace], EvalResult | Reben
                ) -> Callable[[argparse.Namespace], int]:
     """Run ``job`` and write every output asked for, the error record included when it cannot judge."""
     def run(args: argparse.Namespace) -> int:
-        try:
-            result = job(args)
-        except (AvoError, SandboxError) as exc:
-            summary = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         # With --json on stdout, stdout carries the document alone: the table and the workflow
         # commands (GitHub reads those from stderr too) go to stderr.
         shown, stream = (notes, sys.stderr) if json_to_stdout(args) else (console, sys.stdout)
