@@ -103,9 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from orchestrator.benchmarking import command_line as benchmarking_command_line
+
     args = build_parser().parse_args(argv)
-    if not console.is_terminal:
-        console.width = PIPE_WIDTH
+    for view in (console, benchmarking_command_line.console):  # the tables of status, lineage, doctor, eval
+        if not view.is_terminal:
+            view.width = PIPE_WIDTH
     handler: Callable[[argparse.Namespace], int] = args.func
     return report_errors(lambda: handler(args))
 

@@ -4,6 +4,7 @@ model endpoint parts are in tests/e2e/test_first_hour_e2e.py."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
@@ -210,3 +211,14 @@ def test_a_renamed_scorer_class_is_named_in_the_fix(tmp_path):
     [check] = scorer_checks(EvolutionConfig.from_yaml(path))
     assert (check.name, check.ok) == ("scorer", False) and "has no attribute 'Scorer'" in check.detail
     assert check.fix.startswith("set scoring_class: MyScorer")
+
+
+def test_eval_json_on_stdout_is_alone_and_the_table_goes_to_stderr(make_config, capsys):
+    from orchestrator.benchmarking.command_line import _reporting
+
+    result = run_eval(make_config(), FakeEvaluator(), SolutionUnderTest(label="file new.py", source=program(2.0)),
+                      SolutionUnderTest(label="v0", source=program(1.0)), rounds=1, tolerance=0.05, config_path="c")
+    capsys.readouterr()
+    status = _reporting("eval", lambda args: result)(argparse.Namespace(json=Path("-"), junit=None, file=None))
+    out, err = capsys.readouterr()
+    assert status == 0 and json.loads(out)["verdict"] == "ok" and "faster" in err
