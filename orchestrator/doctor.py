@@ -16,7 +16,7 @@ from orchestrator.errors import AvoError
 from sandbox.doctor_check import DoctorCheck
 from sandbox.errors import SandboxError
 
-__all__ = ["llm_checks", "scorer_checks", "scoring_classes"]
+__all__ = ["llm_checks", "misnamed_scoring_class", "scorer_checks", "scoring_classes"]
 
 
 def llm_checks(config: EvolutionConfig) -> list[DoctorCheck]:
@@ -91,6 +91,33 @@ def scoring_classes(module: Path) -> list[str]:
             if "ScoringFunction" in bases:
                 found.append(node.name)
     return found
+
+
+def misnamed_scoring_class(config: EvolutionConfig) -> str | None:
+    """The fix when ``scoring_class`` is surely absent from the scorer: nothing in it binds that
+    name (and no ``import *`` could) while a ``ScoringFunction`` subclass is there. Read from
+    the syntax tree, so ``avo run`` says it before a container starts; None when in doubt."""
+    if config.scoring.interface != "avo":
+        return None
+    try:
+        tree = ast.parse(config.scoring_module.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+    bound: set[str] = set()
+    for node in ast.walk(tree):  # every binding anywhere: generous, so only a sure miss is reported
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(alias.name == "*" for alias in node.names):
+                return None
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+    classes = scoring_classes(config.scoring_module)
+    if config.scoring_class in bound or not classes:
+        return None
+    return (f"scoring_class {config.scoring_class!r} is not defined in {config.scoring_module.name}: "
+            f"set scoring_class: {classes[0]} (its ScoringFunction subclass)")
 
 
 def _scorer_fix(config: EvolutionConfig) -> str:

@@ -19,7 +19,8 @@ __all__ = ["preflight"]
 
 
 def preflight(config_path: Path, config: EvolutionConfig, *, resume: bool, local: bool = True) -> None:
-    """Raise for an exported config, a lineage that needs ``--resume``, a missing sandbox image or a model
+    """Raise for an exported config, a scoring_class the scorer surely lacks, a lineage that needs
+    ``--resume``, a missing sandbox image or a model
     endpoint that does not answer. ``local`` False (a Slurm batch run) skips the endpoint and the image:
     the compute node, not this host, calls the model and runs the containers."""
     from orchestrator.report.export import is_exported
@@ -28,6 +29,11 @@ def preflight(config_path: Path, config: EvolutionConfig, *, resume: bool, local
         raise ConfigError(f"{config_path} is the config of an exported run (`avo export`): read it with "
                           f"`avo report|status|lineage {config_path}`; to evolve further, run the original config "
                           "(an export has no work tree and its secrets are REDACTED)")
+    from orchestrator.doctor import misnamed_scoring_class
+
+    misnamed = misnamed_scoring_class(config)
+    if misnamed:
+        raise ConfigError(f"{config_path}: {misnamed}")
     if not resume and open_store(config).exists():
         raise LineageError(f"{config.workspace_dir} already holds a lineage: pass --resume to continue it, "
                            "or set workspace_dir to another folder")

@@ -22,7 +22,7 @@ from orchestrator.benchmarking.solutions import SolutionUnderTest
 from orchestrator.cli import _rounded, main
 from orchestrator.config import EvolutionConfig, render_default_yaml
 from orchestrator.core.evolution import EvolutionRunner
-from orchestrator.doctor import scorer_checks
+from orchestrator.doctor import misnamed_scoring_class, scorer_checks
 from orchestrator.errors import ConfigError
 from orchestrator.run_view import RunView
 from sandbox.backends.docker import build_hint
@@ -201,7 +201,7 @@ def test_a_mistyped_image_gets_did_you_mean_and_avo_image_build():
     assert "avo image build" in render_default_yaml()
 
 
-def test_a_renamed_scorer_class_is_named_in_the_fix(tmp_path):
+def test_a_renamed_scorer_class_is_named_in_the_fix(tmp_path, capsys):
     path = write_config(tmp_path, sandbox={"backend": "local"})
     (tmp_path / "scorer.py").write_text("from avo.core.scoring import Score, ScoringFunction\n\n\n"
                                         "class MyScorer(ScoringFunction):\n"
@@ -211,6 +211,11 @@ def test_a_renamed_scorer_class_is_named_in_the_fix(tmp_path):
     [check] = scorer_checks(EvolutionConfig.from_yaml(path))
     assert (check.name, check.ok) == ("scorer", False) and "has no attribute 'Scorer'" in check.detail
     assert check.fix.startswith("set scoring_class: MyScorer")
+    status, out, err = cli(capsys, "run", path)  # said before anything starts
+    assert status == 2 and "scoring_class 'Scorer' is not defined in scorer.py: set scoring_class: MyScorer" in err
+    assert out == "" and not (tmp_path / "workspace").exists()
+    (tmp_path / "scorer.py").write_text((tmp_path / "scorer.py").read_text() + "Scorer = MyScorer\n")
+    assert misnamed_scoring_class(EvolutionConfig.from_yaml(path)) is None  # bound by an assignment: fine
 
 
 def test_eval_json_on_stdout_is_alone_and_the_table_goes_to_stderr(make_config, capsys):
