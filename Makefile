@@ -31,8 +31,8 @@ bench:
 	$(PYTHON) bench/parallel_agents.py
 
 lint:
-	$(PYTHON) -m compileall -q orchestrator sandbox tests
-	@if $(PYTHON) -c "import pyflakes" 2>/dev/null; then $(PYTHON) -m pyflakes orchestrator sandbox tests; \
+	$(PYTHON) -m compileall -q avo orchestrator sandbox tests
+	@if $(PYTHON) -c "import pyflakes" 2>/dev/null; then $(PYTHON) -m pyflakes avo orchestrator sandbox tests; \
 	else echo "pyflakes is not installed (pip install pyflakes): ran the syntax check only"; fi
 
 -include make/*.mk

@@ -180,6 +180,19 @@ class EvolutionConfig(_Strict):
     #: ``sandbox.gpus``, a broker lease, or a disjoint set of CPU cores); 1 is the classic loop.
     agents: int = Field(default=1, ge=1, le=64)
 
+    @model_validator(mode="after")
+    def _cost_budget_is_priced(self) -> "EvolutionConfig":
+        """A dollar budget needs the model's price: without one every call costs $0 and the budget
+        never stops the run (spend on a real key would be uncapped). Prices change too often to
+        ship a table that would be silently wrong, so the user states the price they pay."""
+        if self.budget.max_total_cost_usd is not None and self.llm.provider != "replay" \
+                and self.llm.model not in self.llm.prices:
+            model = self.llm.model
+            raise ValueError(f"budget.max_total_cost_usd needs the price of llm.model {model!r}, and llm.prices has "
+                             f"none: add llm.prices: {{{model}: {{input_per_mtok: N, output_per_mtok: N}}}} "
+                             "(USD per million tokens, from your provider's price page), or remove the cost budget")
+        return self
+
     @property
     def layout(self) -> SolutionLayout:
         """Where the solution lives in the work tree (one file, or the folder ``solution_dir``)."""
@@ -211,7 +224,8 @@ class EvolutionConfig(_Strict):
         """Load, interpolate ``${VAR}``, validate, anchor relative paths at the file's folder."""
         path = Path(path)
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            with path.open(encoding="utf-8") as stream:  # a stream, so YAML errors name the file, not "<unicode string>"
+                raw = yaml.safe_load(stream)
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found (create one with `avo init -o {path}`)") from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -327,6 +341,8 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> s
             problems.append(f"unknown key '{key}'{hint}")
         elif error["type"] == "missing":
             problems.append(f"required key '{key}' is missing")
+        elif not loc and error["type"] == "value_error":  # a check across keys: its message names them
+            problems.append(str(error.get("ctx", {}).get("error", error["msg"])))
         else:
             given = error.get("input")
             shown = f" (got {given!r})" if not isinstance(given, (dict, list)) else ""
@@ -360,7 +376,8 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 
 
 def render_default_yaml() -> str:
-    """A commented config with every key at its default, valid once the two files exist."""
+    """A commented config with every key at its default, valid once the two files exist, except
+    that a first run is capped: an hour of wall time and $2 of the priced default model."""
     return _DEFAULT_YAML
 
 
@@ -388,7 +405,7 @@ scoring:
   # metrics: {configurations: [combined_score], lower_is_better: [], correctness: null}
 knowledge_base_dir: null          # optional folder of docs and reference code
 max_versions: 100                 # stop after this many committed versions beyond v0
-max_wall_time_hours: 168.0
+max_wall_time_hours: 1.0          # a first run stops after an hour; raise it once the loop works
 max_agent_steps_per_variation: 50
 min_improvement: 0.01             # a candidate must beat the best by this relative margin
 max_steps_without_candidate: 20   # stop after this many steps in a row without a submitted candidate (null: never)
@@ -407,7 +424,8 @@ llm:
   max_retries: 6
   replay_file: null               # with provider replay: a recorded transcript
   context_window_tokens: 128000
-  prices: {}                      # e.g. {gpt-4o: {input_per_mtok: 2.5, output_per_mtok: 10.0}}
+  prices:                         # USD per million tokens, per model: what a cost budget counts (check your
+    gpt-4o: {input_per_mtok: 2.5, output_per_mtok: 10.0}   # provider's price page); a budget needs llm.model here
 
 supervisor:
   enabled: true
@@ -418,7 +436,7 @@ supervisor:
 sandbox:                          # every shell command and scoring call runs here
   backend: docker                 # docker | broker (a multi-tenant host's avo-sandboxd) | local (no isolation, dev only)
   # broker_socket: /run/avo/sandboxd.sock   # backend: broker only
-  image: avo-sandbox:cpu          # build with `make image`
+  image: avo-sandbox:cpu          # build with `avo image build`
   runtime: null                   # null (runc) | nvidia | runsc (gVisor)
   cpus: 2.0
   memory: 4g
@@ -427,9 +445,9 @@ sandbox:                          # every shell command and scoring call runs he
   network: none                   # none | bridge
   pool_size: 0                    # pre-started containers per purpose (lower latency)
 
-budget:
+budget:                           # the run stops when one is spent (null: no limit)
   max_total_tokens: null
-  max_total_cost_usd: null
+  max_total_cost_usd: 2.0         # dollars, from llm.prices; refused for a model without a price
 
 agents: 1                         # coding agents on the one lineage, each on its own GPU or cores (N x tokens)
 """

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from orchestrator.agent_view import AgentLines
 
-__all__ = ["RunView", "describe"]
+__all__ = ["RunView", "describe", "spent_text", "unpriced_calls"]
 
 _POLL_S = 0.25
 
@@ -64,6 +64,20 @@ def _describe(event: dict[str, Any]) -> str | None:
     return None
 
 
+def unpriced_calls(events: list[dict[str, Any]]) -> bool:
+    """Whether some model call had no price (``llm.prices`` lacks its model), so dollars undercount.
+    A replayed turn costs nothing: it is not unpriced."""
+    return any(event.get("priced") is False and not event.get("replay") for event in events)
+
+
+def spent_text(tokens: int, cost_usd: float, unpriced: bool) -> str:
+    """Tokens and dollars; never "$0.0000" for calls that could not be priced."""
+    if not unpriced:
+        return f"{tokens} tokens, ${cost_usd:.4f}"
+    dollars = f"${cost_usd:.4f} + " if cost_usd else ""
+    return f"{tokens} tokens, {dollars}unpriced (add the model to llm.prices)"
+
+
 def describe_slurm(event: dict[str, Any]) -> str | None:
     """The slurm backend's events: where the run's allocation stands in the queue."""
     kind, job = event.get("kind"), f"slurm job {event.get('job_id')}"
@@ -98,6 +112,7 @@ class _State:
         self.llm = "-"
         self.tokens = 0
         self.cost = 0.0
+        self.unpriced = False
         self.slurm: str | None = None
         self.recent: list[str] = []
         self.agents = AgentLines()
@@ -113,6 +128,8 @@ class _State:
             self.phase = "re-scoring the candidate" if event.get("submitted") else "step failed"
         elif kind == "agent_step_start":
             self.llm = str(event.get("llm"))
+        elif unpriced_calls([event]):
+            self.unpriced = True
         elif kind == "budget":
             self.tokens, self.cost = event.get("tokens", 0), event.get("cost_usd", 0.0)
         elif kind == "run_end":
@@ -128,7 +145,7 @@ class _State:
         table.add_row("best", f"v{self.version}  {self.best:.6g}" if self.version is not None else "-")
         table.add_row("step", f"{self.step or '-'}  ({self.phase})")
         table.add_row("model", self.llm)
-        table.add_row("spent", f"{self.tokens} tokens, ${self.cost:.4f}")
+        table.add_row("spent", spent_text(self.tokens, self.cost, self.unpriced))
         if self.slurm:
             table.add_row("slurm", self.slurm)
         for line in self.agents.render():

@@ -2,12 +2,13 @@
 
 A deliberately tiny problem (sum of squares) whose scorer shows the contract:
 correctness on fresh random inputs first, then one higher-is-better metric per
-configuration.
+configuration; and a replay transcript for it, so ``avo run avo.yaml --replay
+replay.yaml`` shows the whole loop (a commit, a rejection, the report) without a key.
 """
 
 from __future__ import annotations
 
-__all__ = ["STARTER_FILES"]
+__all__ = ["REPLAY_FILE", "STARTER_FILES"]
 
 _SEED = '''\
 """Seed solution: the agent evolves this file (solution.py in the work tree)."""
@@ -26,7 +27,7 @@ _SCORER = '''\
 import random
 import time
 
-from orchestrator.core.scoring import Score, ScoringFunction
+from avo.core.scoring import Score, ScoringFunction
 
 SIZES = {"n=10k": 10_000, "n=100k": 100_000}
 
@@ -58,5 +59,45 @@ class Scorer(ScoringFunction):
         return Score(values=values, passes_correctness=True, correctness_message="ok")
 '''
 
+_REPLAY = """\
+# A replay transcript for the starter problem: recorded assistant turns played back with no
+# network and no key (`avo run avo.yaml --replay replay.yaml`). The scores are real: each
+# candidate is scored in the sandbox by scorer.py. `turns` feed the agent's steps in order
+# (a step ends at `submit`); `replies` feed the supervisor. The run ends when they run out.
+turns:
+  # Step 1: the closed form replaces the loop; evaluated, then submitted: committed as v1.
+  - text: "Replay: the loop is O(n); the sum of squares has a closed form, n(n-1)(2n-1)/6 for i < n."
+    tool_calls:
+      - name: write_file
+        arguments:
+          path: solution.py
+          content: |
+            \"\"\"Closed form of sum(i*i for i in range(n)): O(1) instead of a loop.\"\"\"
+
+
+            def sum_of_squares(n: int) -> int:
+                return (n - 1) * n * (2 * n - 1) // 6 if n > 0 else 0
+      - {name: evaluate, arguments: {}}
+  - tool_calls:
+      - {name: submit, arguments: {rationale: "Closed form: constant time whatever n."}}
+
+  # Step 2: an off-by-one (sums up to n instead of n - 1): the runner rejects it as incorrect.
+  - text: "Replay: a shorter formula (wrong on purpose: it includes n itself, so it is rejected)."
+    tool_calls:
+      - name: write_file
+        arguments:
+          path: solution.py
+          content: |
+            def sum_of_squares(n: int) -> int:
+                return n * (n + 1) * (2 * n + 1) // 6
+      - {name: submit, arguments: {rationale: "n(n+1)(2n+1)/6."}}
+
+replies:
+  - "Replay directive: the last candidate summed one term too many; keep the closed form of v1."
+"""
+
+#: The replay transcript's file name, beside the config (``avo init`` prints the command that plays it).
+REPLAY_FILE = "replay.yaml"
+
 #: File name (relative to the config's folder) -> content; never overwrites an existing file.
-STARTER_FILES = {"seed.py": _SEED, "scorer.py": _SCORER}
+STARTER_FILES = {"seed.py": _SEED, "scorer.py": _SCORER, REPLAY_FILE: _REPLAY}

@@ -2,8 +2,9 @@
 
 ``avo``'s CLI calls :func:`register` with its subparsers; each subcommand sets
 ``func(args) -> int``. A fault prints one line naming its fix (never a
-traceback) and exits 125, the status ``docker run`` uses for its own errors,
-so it cannot be confused with the command's exit code. SIGTERM or Ctrl-C during
+traceback): ``sandbox exec``, which relays its command's exit status, exits 125 (what
+``docker run`` uses for its own errors, so it cannot be confused with the command's);
+``gc`` and ``image`` exit 2, like every other user error of ``avo``. SIGTERM or Ctrl-C during
 ``sandbox exec`` removes the call's container, then exits 128 + the signal.
 """
 
@@ -26,6 +27,7 @@ from .facade import exec_once, gc
 from .policy import SandboxPolicy
 
 EXIT_SANDBOX_ERROR = 125
+EXIT_USER_ERROR = 2
 IMAGES = ("avo-sandbox:cpu", "avo-sandbox:gpu")
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,17 +71,19 @@ def register(subparsers: argparse._SubParsersAction,
     collect.add_argument("--backend", choices=["docker", "broker"], default="docker",
                          help="broker: ask the host's avo-sandboxd, which removes your own containers only")
     collect.add_argument("--broker-socket", help="the broker's socket (default /run/avo/sandboxd.sock)")
-    collect.set_defaults(func=_guarded(_gc))
+    collect.set_defaults(func=_guarded(_gc, EXIT_USER_ERROR))
 
     image = subparsers.add_parser("image", help="show or build the sandbox images (with CONFIG: the image "
                                   "with that problem's sandbox.packages)")
     image.add_argument("action", nargs="?", choices=["status", "build"], default="status")
     image.add_argument("config", nargs="?", type=Path, help="a run's config with sandbox.packages or requirements")
-    image.set_defaults(func=_guarded(_image), policy_loader=policy_loader)
+    image.add_argument("--gpu", action="store_true", help="build avo-sandbox:gpu (CUDA, torch, Triton) instead of :cpu")
+    image.set_defaults(func=_guarded(_image, EXIT_USER_ERROR), policy_loader=policy_loader)
 
 
-def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn the faults a user can cause into one line on stderr and status 125."""
+def _guarded(handler: Callable[[argparse.Namespace], int], status: int = EXIT_SANDBOX_ERROR
+             ) -> Callable[[argparse.Namespace], int]:
+    """Turn the faults a user can cause into one line on stderr and ``status``."""
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
@@ -88,7 +92,7 @@ def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             print(f"avo: invalid sandbox option: {problems}", file=sys.stderr)
-        return EXIT_SANDBOX_ERROR
+        return status
     return run
 
 
@@ -157,17 +161,19 @@ def _image(args: argparse.Namespace) -> int:
         return _problem_image(args)
     if args.action == "build":
         if not (SOURCE_ROOT / "images").is_dir():
-            print("avo: images are built from a source checkout of avo: run `make image` there",
-                  file=sys.stderr)
-            return EXIT_SANDBOX_ERROR
-        return subprocess.call(["make", "image"], cwd=SOURCE_ROOT)
-    from .backends.docker import connect, image_present
+            raise SandboxError("images are built from a source checkout of avo (its images/ recipes and wheels): "
+                               "clone it and run `avo image build` there")
+        built = subprocess.call(["make", "image-gpu" if args.gpu else "image"], cwd=SOURCE_ROOT)
+        if built != 0:
+            raise SandboxError(f"the image build failed (make exited {built}; its output is above)")
+        return 0
+    from .backends.docker import build_hint, connect, image_present
 
     client = connect()
     try:
         for name in IMAGES:
             state = "present" if image_present(client, name) else "missing"
-            hint = "" if state == "present" else f" (build: make {'image-gpu' if name.endswith(':gpu') else 'image'})"
+            hint = "" if state == "present" else f" ({build_hint(name)})"
             print(f"{name}: {state}{hint}")
     finally:
         client.close()

@@ -5,7 +5,7 @@ Used by ``avo doctor``; never raises for a missing piece (that is what it report
 
 from __future__ import annotations
 
-from .backends.docker import GVISOR_FIX, connect, engine_runtimes, image_present
+from .backends.docker import GVISOR_FIX, build_hint, connect, engine_runtimes, image_present
 from .doctor_check import DoctorCheck
 from .errors import ImageMissing, SandboxError
 from .gpu import INSTALL_FIX, MIN_TOOLKIT_VERSION, toolkit_present, toolkit_version
@@ -39,11 +39,10 @@ def diagnose(policy: SandboxPolicy) -> list[DoctorCheck]:
     except SandboxError as exc:
         return [DoctorCheck(name="docker daemon", ok=False, detail=str(exc),
                             fix="start dockerd (see .ci/run), then rerun `avo doctor`")]
-    image_fix = "make image-gpu" if policy.image.endswith(":gpu") else "make image"
     return [
         DoctorCheck(name="docker daemon", ok=True, detail=f"reachable; runtimes: {', '.join(runtimes)}"),
         DoctorCheck(name="image", ok=has_image, detail=f"{policy.image} {'present' if has_image else 'missing'}",
-                    fix="" if has_image else image_fix),
+                    fix="" if has_image else build_hint(policy.image)),
         *([_problem_image(policy)] if has_image and (policy.packages or policy.requirements) else []),
         _gpu_runtime(policy, runtimes),
         DoctorCheck(name="gvisor (runsc)", ok="runsc" in runtimes or policy.runtime != "runsc",

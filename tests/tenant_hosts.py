@@ -218,7 +218,7 @@ def tenant_code(base: Path) -> Path:
     code = base / "code"
     if not code.exists():
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-        for package in ("sandbox", "orchestrator"):
+        for package in ("avo", "sandbox", "orchestrator"):
             shutil.copytree(REPO / package, code / package, ignore=ignore)
         shutil.copy(REPO / "tests" / "broker" / "tenant_call.py", code / "tenant_call.py")
         for path in [base, *code.rglob("*"), code]:

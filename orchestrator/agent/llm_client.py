@@ -32,7 +32,7 @@ from orchestrator.agent.retry_policy import (
     retry_after_seconds,
 )
 from orchestrator.core.interfaces import UsageMeter
-from orchestrator.errors import LLMError
+from orchestrator.errors import ConfigError, LLMError
 
 RetryHook = Callable[[int, float, str], None]
 
@@ -120,6 +120,30 @@ class SdkClient(LLMClient):
             raise LLMError(f"no API key for provider '{self.provider}': set {where}")
         if self.provider == "custom" and not self.base_url:
             raise LLMError("provider 'custom' needs llm.base_url (an OpenAI-compatible endpoint, e.g. http://host:8000/v1)")
+
+    #: The provider's model list below ``base_url``: what :meth:`probe` asks for.
+    models_path = "models"
+
+    def probe(self, timeout_s: float = 10.0) -> str:
+        """One ``GET {base_url}/models``, without retries, so that a wrong ``llm.base_url`` or a refused key
+        is found before a run scores or commits anything (the run's own retries would take minutes and
+        end in a message without the URL). Returns the URL; raises :class:`ConfigError` naming it.
+        Any other answer, a server without a model list (404, 501) included, proves the endpoint is there."""
+        self.check()
+        sdk = self._create_sdk(self._api_key).with_options(timeout=timeout_s, max_retries=0)
+        url = f"{str(sdk.base_url).rstrip('/')}/{self.models_path}"
+        try:
+            sdk.models.list()
+        except self.connection_error as exc:
+            raise ConfigError(f"cannot reach the model endpoint {url} ({exc}): check llm.base_url and that the "
+                              "server is up") from None
+        except self.status_error as exc:
+            status = getattr(exc, "status_code", None)
+            if status in (401, 403):
+                where = f"{self._key_env} or llm.api_key" if self._key_env else "llm.api_key"
+                raise ConfigError(f"the model endpoint {url} refused the API key (HTTP {status}): check {where}") \
+                    from None
+        return url
 
     def _complete(
         self, messages: list[Message], tools: list[ToolSpec] | None, *, max_tokens: int | None

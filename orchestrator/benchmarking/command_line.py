@@ -1,7 +1,7 @@
 """``avo eval`` and ``avo rebench``: score solutions outside a run, for people and for CI.
 
 ``avo``'s CLI calls :func:`register` with its subparsers. Each command prints a
-table, writes the CI formats asked for (``--json``, ``--junit``, the GitHub step
+table, writes the CI formats asked for (``--json [PATH]``, stdout by default; ``--junit``, the GitHub step
 summary and annotations) and exits with the verdict's status (0 ok, 1 incorrect,
 3 regressed). When it cannot judge (no Docker, a missing file or version, a
 broken scorer) it still writes the ``--json`` error record and an ``::error``
@@ -21,6 +21,7 @@ from rich.markup import escape
 from orchestrator.config import EvolutionConfig
 from orchestrator.errors import AvoError
 from orchestrator.untrusted_text import plain
+from orchestrator.json_option import add_json_option, json_to_stdout, write_json
 from sandbox.errors import SandboxError
 
 from . import ci_output, rebench_store
@@ -73,7 +74,7 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
                         help="relative slowdown allowed before failing (default 0.05)")
     parser.add_argument("--workspace", type=Path,
                         help="the workspace whose lineage vN / best refer to (default: the config's workspace_dir)")
-    parser.add_argument("--json", type=Path, metavar="OUT", help="write the result as JSON")
+    add_json_option(parser)
     parser.add_argument("--junit", type=Path, metavar="OUT", help="write JUnit XML (one test case per configuration)")
 
 
@@ -95,25 +96,28 @@ def _reporting(kind: str, job: Callable[[argparse.Namespace], EvalResult | Reben
                ) -> Callable[[argparse.Namespace], int]:
     """Run ``job`` and write every output asked for, the error record included when it cannot judge."""
     def run(args: argparse.Namespace) -> int:
+        # With --json on stdout, stdout carries the document alone: the table and the workflow
+        # commands (GitHub reads those from stderr too) go to stderr.
+        shown, stream = (notes, sys.stderr) if json_to_stdout(args) else (console, sys.stdout)
         try:
             result = job(args)
         except (AvoError, SandboxError) as exc:
             summary = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if args.json is not None:
-                _write(args.json, JobError(kind=kind, summary=summary).model_dump_json(indent=1))
-            ci_output.job_error(kind.replace("-", " "), summary, sys.stdout, junit=args.junit)
+                write_json(args.json, JobError(kind=kind, summary=summary).model_dump_json(indent=1))
+            ci_output.job_error(kind.replace("-", " "), summary, stream, junit=args.junit)
             raise
-        console.print(eval_table(result) if isinstance(result, EvalResult) else rebench_table(result))
+        shown.print(eval_table(result) if isinstance(result, EvalResult) else rebench_table(result))
         style = "green" if result.exit_code == 0 else "bold red"
         # One physical line whatever the width: the summary quotes the scorer's message, which may
         # quote the candidate, and a wrapped line starting with "::" is a GitHub workflow command.
-        console.print(f"[{style}]{escape(plain(result.summary))}[/]", soft_wrap=True)
+        shown.print(f"[{style}]{escape(plain(result.summary))}[/]", soft_wrap=True)
         if args.json is not None:
-            _write(args.json, result.model_dump_json(indent=1))
+            write_json(args.json, result.model_dump_json(indent=1))
         if args.junit is not None:
             ci_output.write_junit(args.junit, ci_output.junit_suites(result))
         ci_output.append_step_summary(ci_output.markdown(result))
-        ci_output.annotations(result, sys.stdout, file=str(args.file) if getattr(args, "file", None) else None)
+        ci_output.annotations(result, stream, file=str(args.file) if getattr(args, "file", None) else None)
         return result.exit_code
     return run
 
@@ -149,7 +153,3 @@ def _load(args: argparse.Namespace) -> EvolutionConfig:
 def _progress(line: str) -> None:
     notes.print(line, style="dim", highlight=False, markup=False)
 
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n", encoding="utf-8")

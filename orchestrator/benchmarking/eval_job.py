@@ -103,8 +103,11 @@ def _summary(verdict: Verdict, cand: Measurement, base: Measurement | None, aggr
                 "(no baseline: speed not judged)")
     slower = ", ".join(f"{row.name} {describe_ratio(row.ratio)}" for row in rows
                        if row.status in ("regressed", "slower") and row.ratio is not None)
-    judged = (f"{describe_ratio(aggregate_ratio)} the aggregate of the baseline ({base.label}), "
-              f"{'beyond' if verdict == 'regressed' else 'within'} the {tolerance:.0%} tolerance")
+    # Only a slower aggregate is judged against the tolerance; a faster one is just faster.
+    judged = f"{describe_ratio(aggregate_ratio)} the aggregate of the baseline ({base.label})" + (
+        f", slower than the {tolerance:.0%} tolerance allows" if verdict == "regressed"
+        else ", faster" if aggregate_ratio > 1 else ", no faster" if aggregate_ratio == 1
+        else f", slower but within the {tolerance:.0%} tolerance")
     if verdict == "regressed":
         return f"{cand.label} regressed: {judged}; slower: {slower}"
     return f"{cand.label} is correct, {judged}" + (f"; slower alone: {slower}" if slower else "")

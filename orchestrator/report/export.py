@@ -35,7 +35,10 @@ from orchestrator.report.sources import BUNDLE_NAME
 from orchestrator.report.writer import load_config, write_report
 from orchestrator.scoring.staging import declared_files
 
-__all__ = ["export_run"]
+__all__ = ["EXPORT_HEADER", "export_run", "is_exported"]
+
+#: The first line of an exported config: what tells a run's reader it is an export, not a run to continue.
+EXPORT_HEADER = "# Exported by `avo export`"
 
 _SUFFIXES = (".tar.gz", ".tgz")
 
@@ -117,9 +120,18 @@ def _exported_config(raw: Any, scorer: str, seed: str, replay: str | None) -> st
     data.update(workspace_dir="workspace", scoring_module=scorer, seed_file=seed, knowledge_base_dir=None)
     if replay is not None:
         data.setdefault("llm", {})["replay_file"] = replay
-    header = ("# Exported by `avo export`: literal secrets are REDACTED and paths point inside this folder.\n"
-              "# Rebuild the report anywhere with git: avo report config.yaml\n")
+    header = (f"{EXPORT_HEADER}: literal secrets are REDACTED and paths point inside this folder.\n"
+              "# Read it anywhere with git: avo report|status|lineage config.yaml (it cannot be run again)\n")
     return header + yaml.safe_dump(data, sort_keys=False)
+
+
+def is_exported(config_path: Path) -> bool:
+    """Whether ``config_path`` is the config of an unpacked export (its first line says so)."""
+    try:
+        with Path(config_path).open(encoding="utf-8") as stream:
+            return stream.readline().startswith(EXPORT_HEADER)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _manifest(root: Path) -> None:

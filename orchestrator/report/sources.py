@@ -24,7 +24,7 @@ from orchestrator.errors import LineageError
 from orchestrator.persistence.git_backend import ISOLATED_GIT_ENV, GitLineageStore
 from orchestrator.persistence.store import open_store
 
-__all__ = ["BUNDLE_NAME", "RunRecord", "load_run", "state_key"]
+__all__ = ["BUNDLE_NAME", "RunRecord", "load_run", "read_lineage", "state_key"]
 
 #: Where ``avo export`` puts the lineage inside the exported workspace.
 BUNDLE_NAME = "lineage.bundle"
@@ -42,7 +42,7 @@ class RunRecord:
 
 def load_run(config: EvolutionConfig) -> RunRecord:
     """The run in ``config.workspace_dir``; a clear error when there is nothing to report."""
-    lineage = _load_lineage(config)
+    lineage = read_lineage(config)
     events = list(read_events(config.run_log_path))
     if not lineage.solutions and not events:
         raise LineageError(f"no run in {config.workspace_dir} (no lineage and no events.jsonl): "
@@ -87,7 +87,8 @@ def _head(repo_dir: Path) -> str:
     return "-"
 
 
-def _load_lineage(config: EvolutionConfig) -> Lineage:
+def read_lineage(config: EvolutionConfig) -> Lineage:
+    """The run's lineage: its git repository or JSON file, or the git bundle of an unpacked export."""
     bundle = config.workspace_dir / BUNDLE_NAME
     if config.git_persist and not (config.lineage_dir / ".git").is_dir() and bundle.is_file():
         return _load_bundle(bundle, config.solution_file)

@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+import avo
 import orchestrator
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.run_log import RunLog
@@ -62,7 +63,7 @@ class _CallFailed(Exception):
 
 @dataclass(frozen=True)
 class ScoringLayout:
-    """Where a scoring call finds the scorer, the ``orchestrator`` package and the harness,
+    """Where a scoring call finds the scorer, the ``orchestrator`` and ``avo`` packages and the harness,
     as the call sees them, and the policy that makes them visible there."""
 
     policy: SandboxPolicy
@@ -75,6 +76,7 @@ def scoring_layout(config: EvolutionConfig, staged: Path, split: Split = "public
     """Container paths and read-only mounts (docker), or the host paths themselves (local), for
     one split; a problem image (``sandbox.packages``) is looked up, never built, here."""
     library = Path(orchestrator.__file__).parent.resolve()
+    public = Path(avo.__file__).parent.resolve()  # `from avo.core.scoring import ...` in scorers
     # the runner resolved it already (packages cleared, so this is a no-op); avo eval and rebench have not
     policy = ProblemImage(config.sandbox).resolve(build=False)
     if policy.backend == "local":
@@ -83,6 +85,7 @@ def scoring_layout(config: EvolutionConfig, staged: Path, split: Split = "public
     policy = policy.with_mounts(
         ReadOnlyMount(host=staged, container=SCORER_DIR),
         ReadOnlyMount(host=library, container=f"{LIB_DIR}/orchestrator"),
+        ReadOnlyMount(host=public, container=f"{LIB_DIR}/avo"),
         ReadOnlyMount(host=HARNESS_DIR.resolve(), container=HARNESS_MOUNT),
     )
     return ScoringLayout(split_policy(config, policy, split), SCORER_DIR, LIB_DIR,

@@ -24,9 +24,10 @@ from ..policy import MIN_FS_SIZE, MIN_MEMORY, container_path, parse_size
 
 DEFAULT_PATH = Path("/etc/avo/sandboxd.yaml")
 #: Container paths the broker fills itself from root-owned files, whatever a caller asks:
-#: the call harness and the scoring library a scorer imports.
+#: the call harness and the scoring library a scorer imports (``orchestrator``, and ``avo``, its public names).
 HARNESS_TARGET = "/opt/avo/harness"
 LIBRARY_TARGET = "/opt/avo/lib/orchestrator"
+PUBLIC_LIBRARY_TARGET = "/opt/avo/lib/avo"
 
 
 class HostPolicyError(SandboxError, ValueError):
@@ -151,9 +152,10 @@ class HostPolicy(BaseModel):
     def harness_sources(self) -> dict[str, Path]:
         """Container path -> root-owned host path the broker mounts read-only itself."""
         sources = {HARNESS_TARGET: Path(__file__).resolve().parent.parent / "harness"}
-        library = _installed_package("orchestrator")
-        if library is not None:
-            sources[LIBRARY_TARGET] = library
+        for target, package in ((LIBRARY_TARGET, "orchestrator"), (PUBLIC_LIBRARY_TARGET, "avo")):
+            library = _installed_package(package)
+            if library is not None:
+                sources[target] = library
         sources.update(self.supplied_mounts)
         return sources
 

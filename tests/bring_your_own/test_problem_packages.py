@@ -81,11 +81,11 @@ def test_a_bad_package_is_one_line_from_pip_and_tags_nothing(tmp_path, docker_av
     config.write_text(config.read_text().replace("packages: [scipy]", "packages: [scipy, avo-no-such-package-xyz]"))
     tag = derived_tag(config, docker_available)
     result = avo("image", "build", str(config))
-    assert result.returncode == 125
+    assert result.returncode == 2  # a user error, as everywhere (README, "Exit codes")
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("avo: sandbox.packages: pip could not get scipy, avo-no-such-package-xyz")
     assert "Could not find a version that satisfies the requirement avo-no-such-package-xyz" in line
     with pytest.raises(docker.errors.ImageNotFound):
         docker_available.images.get(tag)
     status = avo("image", "status", str(config))
-    assert status.returncode == 125 and "is not built: build it with `avo image build CONFIG`" in status.stderr
+    assert status.returncode == 2 and "is not built: build it with `avo image build CONFIG`" in status.stderr

@@ -181,7 +181,7 @@ def _unprivileged_project(user: Any) -> Path:
     """A project folder (and a copy of avo's source) the unprivileged user owns and can read."""
     base = Path(tempfile.mkdtemp(prefix="avo-e2e-"))
     base.chmod(0o755)
-    for package in ("orchestrator", "sandbox"):
+    for package in ("avo", "orchestrator", "sandbox"):
         shutil.copytree(REPO / package, base / "src" / package, ignore=shutil.ignore_patterns("__pycache__"))
     (base / "python").mkdir()
     project = base / "project"

@@ -109,9 +109,9 @@ def test_close_is_idempotent_and_final(policy: SandboxPolicy, workspace: Path) -
         sandbox.exec(["true"])
 
 
-def test_missing_image_names_the_make_target(workspace: Path, docker_available) -> None:
-    with pytest.raises(ImageMissing, match="make image"):
-        exec_once(["true"], SandboxPolicy(image="avo-sandbox:does-not-exist"), workspace)
+def test_missing_image_names_the_build_command(workspace: Path, docker_available) -> None:
+    with pytest.raises(ImageMissing, match="did you mean sandbox.image: avo-sandbox:cpu.*`avo image build`"):
+        exec_once(["true"], SandboxPolicy(image="avo-sandbox:cpuu"), workspace)
 
 
 def test_gpus_without_toolkit_is_a_clear_error(policy: SandboxPolicy, workspace: Path, docker_available) -> None:

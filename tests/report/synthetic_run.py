@@ -90,7 +90,8 @@ def make_run(root: Path, *, versions: int, attempts: int, sessions: int = 1, kil
     config_data = {
         "project_name": "synthetic-sort", "workspace_dir": "workspace", "seed_file": "seed.py",
         "scoring_module": "scorer.py", "max_versions": versions + 10, "max_wall_time_hours": 200.0,
-        "min_improvement": 0.01, "llm": {"provider": "openai", "model": "gpt-test", "api_key": "sk-literal-secret"},
+        "min_improvement": 0.01, "llm": {"provider": "openai", "model": "gpt-test", "api_key": "sk-literal-secret",
+                "prices": {"gpt-test": {"input_per_mtok": 2.5, "output_per_mtok": 10.0}}},
         "budget": {"max_total_cost_usd": budget_usd} if budget_usd else {},
     }
     (root / "config.yaml").write_text(yaml.safe_dump(config_data), encoding="utf-8")

@@ -128,10 +128,13 @@ def test_stops_at_max_versions(make_config):
     assert results.best_version == 2 and results.stop_reason.startswith("max_versions")
 
 
+PRICED = {"prices": {"gpt-4o": {"input_per_mtok": 2.5, "output_per_mtok": 10.0}}}
+
+
 @pytest.mark.parametrize("limits, expected", [({"max_total_tokens": 250}, "token budget"),
                                               ({"max_total_cost_usd": 0.025}, "cost budget")])
 def test_stops_when_the_budget_is_spent(make_config, limits, expected):
-    config = make_config(budget=limits)
+    config = make_config(budget=limits, llm=PRICED)  # a dollar budget needs the model's price
     _, results = run(config, [None] * 10)
     assert results.steps == 3 and expected in results.stop_reason
 

@@ -23,6 +23,7 @@ class AnthropicMessagesClient(SdkClient):
 
     status_error = anthropic.APIStatusError
     connection_error = anthropic.APIConnectionError
+    models_path = "v1/models"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(provider="anthropic", **kwargs)

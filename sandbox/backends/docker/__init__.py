@@ -6,7 +6,7 @@ options), ``wire`` (the call protocol with the container's first process),
 ``lifecycle`` (one call from start to removal) and ``sweep`` (removal by label).
 """
 
-from .engine import GVISOR_FIX, connect, engine_errors, engine_runtimes, image_fix, image_present
+from .engine import GVISOR_FIX, build_hint, connect, engine_errors, engine_runtimes, image_fix, image_present
 from .lifecycle import DockerBackend, give_workspace_to
 from .options import SANDBOX_UID, Placement, container_options, device_request, sandbox_user
 from .sweep import remove_labelled
@@ -16,6 +16,7 @@ __all__ = [
     "GVISOR_FIX",
     "Placement",
     "SANDBOX_UID",
+    "build_hint",
     "connect",
     "container_options",
     "device_request",

@@ -7,6 +7,7 @@ nothing above the docker backend ever sees a Docker type.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,11 +37,23 @@ def _daemon_fix() -> str:
 
 
 def image_fix(image: str) -> str:
-    """What to say when ``image`` is not present locally."""
-    targets = {"avo-sandbox:cpu": "make image", "avo-sandbox:gpu": "make image-gpu"}
-    how = (f"build it with `{targets[image]}`" if image in targets
-           else "build or load it (`docker build`, `docker load`); avo's own images come from `make image`")
-    return f"image {image} is not present locally and is never pulled implicitly: {how}"
+    """What to say when ``image`` is not present locally: the build command for avo's own images
+    (``avo image build``, which pip users have, not ``make``), a close match for a typo."""
+    return f"image {image} is not present locally and is never pulled implicitly: {build_hint(image)}"
+
+
+#: avo's own images and the command that builds each.
+OWN_IMAGES = {"avo-sandbox:cpu": "avo image build", "avo-sandbox:gpu": "avo image build --gpu"}
+
+
+def build_hint(image: str) -> str:
+    """How to get ``image``: its build command, or "did you mean" one of avo's own for a near miss."""
+    if image in OWN_IMAGES:
+        return f"build it with `{OWN_IMAGES[image]}`"
+    close = difflib.get_close_matches(image, list(OWN_IMAGES), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean sandbox.image: {close[0]}? (build it with `{OWN_IMAGES[close[0]]}`)"
+    return "build or load it (`docker build`, `docker load`); avo's own images come from `avo image build`"
 
 
 @contextmanager
