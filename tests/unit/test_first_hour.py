@@ -209,7 +209,7 @@ def test_a_renamed_scorer_class_is_named_in_the_fix(tmp_path, capsys):
                                         "    def evaluate(self, source_code, source_file='solution.py'):\n"
                                         "        return Score(values={'a': 1.0}, passes_correctness=True)\n")
     [check] = scorer_checks(EvolutionConfig.from_yaml(path))
-    assert (check.name, check.ok) == ("scorer", False) and "has no attribute 'Scorer'" in check.detail
+    assert (check.name, check.ok) == ("scorer", False) and "defines no class Scorer" in check.detail
     assert check.fix.startswith("set scoring_class: MyScorer")
     status, out, err = cli(capsys, "run", path)  # said before anything starts
     assert status == 2 and "scoring_class 'Scorer' is not defined in scorer.py: set scoring_class: MyScorer" in err
