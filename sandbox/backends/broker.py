@@ -91,12 +91,17 @@ def _requested_policy(policy: SandboxPolicy) -> dict[str, Any]:
 class BrokerBackend:
     """A run session with the host's broker; one fresh container per call, as with docker."""
 
-    def __init__(self, policy: SandboxPolicy, workspace: Path, labels: dict[str, str]) -> None:
+    def __init__(self, policy: SandboxPolicy, workspace: Path, labels: dict[str, str],
+                 lease_group: str | None = None) -> None:
+        """``lease_group``: sessions of this tenant with the same group share one GPU lease,
+        held while any of them is open (default: the run id, so a run's shell and scoring
+        sandboxes share theirs; parallel agents pass ``f"{run_id}/agent{i}"``)."""
         self._connection = BrokerConnection(policy.broker_socket)
         try:
             opened = self._connection.request({
                 "kind": "open", "policy": _requested_policy(policy), "workspace": str(workspace),
-                "run_id": labels[LABEL_RUN], "purpose": labels[LABEL_PURPOSE]})
+                "run_id": labels[LABEL_RUN], "purpose": labels[LABEL_PURPOSE],
+                **({"lease_group": lease_group} if lease_group else {})})
         except BaseException:
             self._connection.close()
             raise
@@ -107,7 +112,7 @@ class BrokerBackend:
     def run(self, command: Command, *, stdin: bytes | None, timeout_s: float) -> ExecResult:
         reply = self._connection.request({
             "kind": "run", "command": command if isinstance(command, str) else list(command),
-            "stdin": encode_stdin(stdin), "timeout_s": timeout_s})
+            "stdin_b64": encode_stdin(stdin), "timeout_s": timeout_s})
         return ExecResult.model_validate(reply["result"])
 
     def close(self) -> None:

@@ -50,6 +50,9 @@ def serve(config: Path) -> int:
              policy.name, policy.socket, containers, pins)
     try:
         broker.serve_forever()
+    except Exception as exc:  # noqa: BLE001 - anything but a stop signal is fatal: say so, exit non-zero
+        log.error("fatal: %s: %s (exiting; systemd restarts the broker)", type(exc).__name__, exc)
+        return 1
     finally:
         broker.shutdown()
         log.info("stopped")

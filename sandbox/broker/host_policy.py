@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import SandboxError
 from ..policy import parse_size
+from .limits import BrokerLimits
 
 DEFAULT_PATH = Path("/etc/avo/sandboxd.yaml")
 #: Container paths the broker fills itself from root-owned files, whatever a caller asks:
@@ -115,6 +116,7 @@ class HostPolicy(BaseModel):
     gpus: list[GpuDevice] = Field(default_factory=list)
     supplied_mounts: dict[str, Path] = Field(default_factory=dict)
     tenants: list[TenantRule] = Field(default_factory=list)
+    limits: BrokerLimits = Field(default_factory=BrokerLimits)
 
     @model_validator(mode="after")
     def _unique(self) -> "HostPolicy":

@@ -70,8 +70,10 @@ def test_tenant_runs_a_call_through_the_broker_as_itself_and_it_is_audited(broke
                                                           "Seccomp": "2"}
     assert (workspace / "made.txt").stat().st_uid == uid_of("avo-t1")
     audit = [line for line in broker.audit() if line.get("run") == "r-basic"]
-    assert len(audit) == 1
-    line = audit[0]
+    assert [line["event"] for line in audit] == ["open", "call", "close"], audit
+    assert {line["uid"] for line in audit} == {uid_of("avo-t1")}
+    assert audit[0]["workspace"] == str(workspace) and audit[2]["reason"] == "closed by the client"
+    line = audit[1]
     assert (line["event"], line["tenant"], line["uid"], line["image"], line["exit"], line["gpus"]) == (
         "call", "avo-t1", uid_of("avo-t1"), IMAGE, 0, [])
     assert line["command_sha256"] == hashlib.sha256(script.encode()).hexdigest()
@@ -226,7 +228,10 @@ def test_the_broker_speaks_no_docker_api(broker: TestBroker, code: Path) -> None
         "GET /containers/json HTTP/1.1\r\nHost: docker\r\n\r\n"]})[-1]["replies"]
     assert "not a broker request" in replies[0]["message"]
     assert "no run session" in replies[1]["message"]
-    assert replies[2] is None  # an HTTP request gets the connection closed, nothing else
+    # An HTTP request reads as a 1.2 GB frame: refused by its size before any byte more is read.
+    assert "over the broker's limit" in replies[2]["message"], replies
+    refused = [line for line in broker.audit() if line["event"] == "refused" and line["uid"] == uid_of("avo-t1")]
+    assert {"containers", "run", "frame"} <= {line["request"] for line in refused}, refused
 
 
 # Fair share ----------------------------------------------------------------------------------
