@@ -85,6 +85,8 @@ class TestBroker:
     tenants: list[dict[str, Any]]
     gpus: list[dict[str, Any]] = field(default_factory=list)
     fake_gpu_host: bool = False
+    limits: dict[str, Any] = field(default_factory=dict)  # the host policy's `limits`
+    nofile: int | None = None  # start the broker under this descriptor limit (prlimit)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -114,7 +116,8 @@ class TestBroker:
         config = self.home / "sandboxd.yaml"
         config.write_text(yaml.safe_dump({
             "name": self.name, "socket": self.socket, "state_dir": str(self.home / "state"),
-            "audit_log": str(self.audit_path), "gpus": self.gpus, "tenants": self.tenants}))
+            "audit_log": str(self.audit_path), "gpus": self.gpus, "tenants": self.tenants,
+            **({"limits": self.limits} if self.limits else {})}))
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         if self.fake_gpu_host:
             # No GPU exists here: a stand-in for the NVIDIA runtime hook lets a session that
@@ -126,8 +129,9 @@ class TestBroker:
             hook.chmod(0o755)
             env["PATH"] = f"{hook.parent}:{env.get('PATH', '')}"
         log = open(self.home / "broker.log", "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "sandbox.broker", "serve", "--config", str(config)],
-                                        env=env, stdout=log, stderr=log, cwd=REPO)
+        limit = ["prlimit", f"--nofile={self.nofile}:{self.nofile}", "--"] if self.nofile else []
+        self.process = subprocess.Popen([*limit, sys.executable, "-m", "sandbox.broker", "serve", "--config",
+                                         str(config)], env=env, stdout=log, stderr=log, cwd=REPO)
         deadline = time.monotonic() + 30
         while not _answers(self.socket):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -197,7 +201,8 @@ def tenant_code(base: Path) -> Path:
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         for package in ("sandbox", "orchestrator"):
             shutil.copytree(REPO / package, code / package, ignore=ignore)
-        shutil.copy(REPO / "tests" / "broker" / "tenant_call.py", code / "tenant_call.py")
+        for script in ("tenant_call.py", "tenant_attack.py"):
+            shutil.copy(REPO / "tests" / "broker" / script, code / script)
         for path in [base, *code.rglob("*"), code]:
             path.chmod(0o755 if path.is_dir() else 0o644)
     return code
@@ -210,9 +215,11 @@ def as_tenant(user: str, argv: list[str], code: Path, **popen: Any) -> list[str]
             "HOME=/tmp", TENANT_PYTHON, *argv]
 
 
-def run_tenant(user: str, code: Path, request: dict[str, Any], timeout: float = 120) -> list[dict[str, Any]]:
-    """Run ``tenant_call.py`` as ``user`` with ``request``; its events (stderr in the last one)."""
-    done = subprocess.run(as_tenant(user, [str(code / "tenant_call.py"), json.dumps(request)], code),
+def run_tenant(user: str, code: Path, request: dict[str, Any], timeout: float = 120,
+               script: str = "tenant_call.py") -> list[dict[str, Any]]:
+    """Run ``script`` (``tenant_call.py``, or ``tenant_attack.py``) as ``user`` with ``request``;
+    its events (stderr in the last one)."""
+    done = subprocess.run(as_tenant(user, [str(code / script), json.dumps(request)], code),
                           capture_output=True, text=True, timeout=timeout, cwd="/")
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert events, f"tenant script printed nothing; stderr:\n{done.stderr}"
@@ -220,9 +227,10 @@ def run_tenant(user: str, code: Path, request: dict[str, Any], timeout: float = 
     return events
 
 
-def start_tenant(user: str, code: Path, request: dict[str, Any]) -> subprocess.Popen[str]:
-    """Start ``tenant_call.py`` as ``user``; it prints one JSON line per event."""
-    return subprocess.Popen(as_tenant(user, ["-u", str(code / "tenant_call.py"), json.dumps(request)], code),
+def start_tenant(user: str, code: Path, request: dict[str, Any],
+                 script: str = "tenant_call.py") -> subprocess.Popen[str]:
+    """Start ``script`` as ``user``; it prints one JSON line per event."""
+    return subprocess.Popen(as_tenant(user, ["-u", str(code / script), json.dumps(request)], code),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/")
 
 

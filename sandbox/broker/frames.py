@@ -33,23 +33,34 @@ class SendTimeout(Exception):
 
 
 class FrameBudget:
-    """Bytes of request frames the broker holds at once, over every connection."""
+    """Bytes of request frames the broker holds at once: over every connection, and per user
+    (so one tenant's half-sent frames cannot take the whole budget from the others)."""
 
-    def __init__(self, total: int) -> None:
-        self.total = total
+    def __init__(self, total: int, per_user: int) -> None:
+        self.total, self.per_user = total, per_user
         self._held = 0
+        self._by_uid: dict[int, int] = {}
         self._lock = threading.Lock()
 
-    def take(self, size: int) -> bool:
+    def take(self, uid: int, size: int) -> str:
+        """Reserve ``size`` bytes for ``uid``; why not, or "" when reserved."""
         with self._lock:
+            mine = self._by_uid.get(uid, 0)
+            if mine + size > self.per_user:
+                return (f"your connections hold {mine} bytes of requests now, the limit is {self.per_user} "
+                        f"per user: retry when they are handled")
             if self._held + size > self.total:
-                return False
+                return f"the broker holds {self._held} bytes of requests now (limit {self.total}): retry later"
             self._held += size
-            return True
+            self._by_uid[uid] = mine + size
+            return ""
 
-    def give(self, size: int) -> None:
+    def give(self, uid: int, size: int) -> None:
         with self._lock:
             self._held -= size
+            self._by_uid[uid] -= size
+            if not self._by_uid[uid]:
+                del self._by_uid[uid]
 
     @property
     def held(self) -> int:
@@ -89,16 +100,16 @@ def depth(value: Any) -> int:
 class Reservation:
     """Bytes of one frame held against the budget until the request it carried is handled."""
 
-    def __init__(self, budget: FrameBudget, size: int) -> None:
-        self._budget, self.size = budget, size
+    def __init__(self, budget: FrameBudget, uid: int, size: int) -> None:
+        self._budget, self._uid, self.size = budget, uid, size
 
     def release(self) -> None:
         if self.size:
-            self._budget.give(self.size)
+            self._budget.give(self._uid, self.size)
             self.size = 0
 
 
-def read_request(sock: socket.socket, budget: FrameBudget, limit: int,
+def read_request(sock: socket.socket, uid: int, budget: FrameBudget, limit: int,
                  deadline_s: float) -> tuple[dict[str, Any], Reservation] | None:
     """The next message and its reservation (release it once handled); None on a clean hang-up.
 
@@ -113,10 +124,10 @@ def read_request(sock: socket.socket, budget: FrameBudget, limit: int,
     size = int.from_bytes(header, "big")
     if size > limit:
         raise FrameRefused(f"a frame of {size} bytes is over the broker's limit of {limit} per connection")
-    if not budget.take(size):
-        raise FrameRefused(f"the broker holds {budget.held} bytes of requests now (its limit is {budget.total}): "
-                           f"retry later")
-    reservation = Reservation(budget, size)
+    refusal = budget.take(uid, size)
+    if refusal:
+        raise FrameRefused(refusal)
+    reservation = Reservation(budget, uid, size)
     try:
         body = bytearray(size)
         if not _fill(sock, memoryview(body), time.monotonic() + deadline_s):
@@ -146,11 +157,11 @@ def send_within(sock: socket.socket, message: dict[str, Any], deadline_s: float)
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLOUT)
     while view:
+        try:  # first try: poll() calls a Unix socket writable only below a quarter of its buffer
+            view = view[sock.send(view, socket.MSG_DONTWAIT):]
+            continue
+        except BlockingIOError:
+            pass
         left = deadline - time.monotonic()
         if left <= 0 or not poller.poll(left * 1000):
             raise SendTimeout(f"the client took no message for {deadline_s:g} s")
-        try:
-            sent = sock.send(view, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            continue
-        view = view[sent:]

@@ -22,7 +22,9 @@ class BrokerLimits(BaseModel):
     max_connections_per_user: int = Field(default=64, ge=1)
     #: One request frame (a call's stdin travels base64-encoded in it: about 48 MiB of data).
     max_frame_bytes: int = Field(default=64 * MiB, ge=64 * 1024, le=2**32 - 1)
-    #: Bytes of request frames held (being read, parsed or handled) over all connections.
+    #: Bytes of request frames held (being read, parsed or handled) by one user's connections.
+    max_frame_bytes_per_user: int = Field(default=128 * MiB, ge=64 * 1024)
+    #: The same over all connections (parsing costs about as much again while a request is handled).
     max_frame_bytes_total: int = Field(default=256 * MiB, ge=64 * 1024)
     #: A frame, once its first byte arrived, must be complete within this.
     frame_deadline_s: float = Field(default=30.0, gt=0, le=3600)
@@ -33,6 +35,6 @@ class BrokerLimits(BaseModel):
     def _consistent(self) -> "BrokerLimits":
         if self.max_connections_per_user > self.max_connections:
             raise ValueError("max_connections_per_user cannot exceed max_connections")
-        if self.max_frame_bytes > self.max_frame_bytes_total:
-            raise ValueError("max_frame_bytes cannot exceed max_frame_bytes_total")
+        if not self.max_frame_bytes <= self.max_frame_bytes_per_user <= self.max_frame_bytes_total:
+            raise ValueError("need max_frame_bytes <= max_frame_bytes_per_user <= max_frame_bytes_total")
         return self

@@ -65,7 +65,7 @@ class Connection:
         self.dropped = ""
         self._gone = threading.Event()
         self._notices: deque[str] = deque(maxlen=16)  # only the latest matter to a waiting client
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wake: int | None = None  # the pipe of the request being watched
 
     def gone(self) -> bool:
         return self._gone.is_set()
@@ -82,19 +82,16 @@ class Connection:
         send_within(self.sock, message, self.deadline_s)
 
     def notify(self, text: str) -> None:
-        """Queue a notice (any thread; never blocks): the connection's thread writes it."""
+        """Queue a notice (from the request's worker; never blocks): the connection's thread writes it."""
         self._notices.append(text)
-        try:
-            os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass  # already woken
+        wake = self._wake
+        if wake is not None:
+            try:
+                os.write(wake, b"n")
+            except BlockingIOError:
+                pass  # already woken
 
     def _write_notices(self) -> None:
-        try:
-            while os.read(self._wake_r, 4096):
-                pass
-        except BlockingIOError:
-            pass
         while self._notices:
             self.send({"notice": self._notices.popleft()})
 
@@ -108,7 +105,8 @@ class Connection:
         """Run ``work`` in a helper thread while watching the socket for a hang-up and
         writing the notices ``work`` queues."""
         outcome: dict[str, Any] = {}
-        done_r, done_w = os.pipe2(os.O_CLOEXEC)
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)  # b"n": a notice queued; b"d": done
+        self._wake = wake_w
 
         def target() -> None:
             try:
@@ -116,41 +114,41 @@ class Connection:
             except BaseException as exc:  # noqa: BLE001 - handed back to the connection's thread
                 outcome["error"] = exc
             finally:
-                os.write(done_w, b"x")
+                self._wake = None
+                os.write(wake_w, b"d")
 
         worker = threading.Thread(target=target, name="avo-sandboxd-call", daemon=True)
         try:
             worker.start()
             poller = select.poll()
             poller.register(self.sock.fileno(), select.POLLIN | select.POLLHUP)
-            poller.register(self._wake_r, select.POLLIN)
-            poller.register(done_r, select.POLLIN)
+            poller.register(wake_r, select.POLLIN)
             while True:
                 ready = {fd for fd, _ in poller.poll()}
-                if done_r in ready:
-                    break
-                if self._wake_r in ready:
+                if wake_r in ready:
+                    try:
+                        woken = os.read(wake_r, 4096)
+                    except BlockingIOError:
+                        woken = b""
+                    if b"d" in woken:
+                        break
                     try:
                         if not self.gone():
                             self._write_notices()
                     except (SendTimeout, OSError) as exc:
                         self._lose(f"notice not taken: {exc}")
-                        poller.unregister(self._wake_r)
                 if self.sock.fileno() in ready:
                     # The client sends nothing while a request runs: readable means it hung up.
                     poller.unregister(self.sock.fileno())
                     self._lose("hung up mid-request")
             worker.join()
         finally:
-            os.close(done_r)
-            os.close(done_w)
+            self._wake = None
+            os.close(wake_r)
+            os.close(wake_w)
         if "error" in outcome:
             raise outcome["error"]
         return outcome.get("value")
-
-    def close(self) -> None:
-        os.close(self._wake_r)
-        os.close(self._wake_w)
 
 
 class Broker:
@@ -160,7 +158,7 @@ class Broker:
         self.policy = policy
         self.limits = policy.limits
         self.state = BrokerState.build(policy, host_inventory(policy))
-        self.frames = FrameBudget(self.limits.max_frame_bytes_total)
+        self.frames = FrameBudget(self.limits.max_frame_bytes_total, self.limits.max_frame_bytes_per_user)
         self._listener: socket.socket | None = None
         self._connections: set[Connection] = set()
         self._per_uid: dict[int, int] = {}
@@ -327,7 +325,6 @@ class Broker:
                                           reason=connection.dropped)
                     with self._lock:
                         self._connections.discard(connection)
-                    connection.close()
         finally:
             self._forget(threading.current_thread(), uid)
 
@@ -339,7 +336,7 @@ class Broker:
         peer = connection.peer
         while True:
             try:
-                received = read_request(connection.sock, self.frames, self.limits.max_frame_bytes,
+                received = read_request(connection.sock, peer.uid, self.frames, self.limits.max_frame_bytes,
                                         self.limits.frame_deadline_s)
             except FrameRefused as exc:
                 self._refused(peer, "frame", str(exc))
