@@ -62,6 +62,9 @@ class BrokerConnection:
         with self._lock:
             try:
                 send(self._sock, message)
+            except OSError:
+                pass  # the broker may have refused the frame part-way: its reply says why
+            try:
                 while (reply := receive(self._sock)) is not None and "notice" in reply:
                     self._on_notice(str(reply["notice"]))
             except OSError:

@@ -120,9 +120,12 @@ def read_reply(conn: socket.socket) -> dict | None:
 
 
 def frames_raw_mode(request: dict) -> None:
-    """Each body (text) on a connection of its own, ``repeat`` times on one; the replies."""
+    """Each body (text, or {"deep": N}: an array nested N deep) on a connection of its own,
+    ``repeat`` times on one; the replies."""
     replies = []
     for body in request["bodies"]:
+        if isinstance(body, dict):
+            body = "[" * body["deep"] + "]" * body["deep"]
         with connect(request["socket"]) as conn:
             got = []
             for _ in range(request.get("repeat", 1)):

@@ -132,3 +132,124 @@ def test_a_waiting_client_that_never_reads_freezes_no_other_tenant(broker: TestB
                 process.wait()
         for path in (release_holder, release_attacker):
             path.unlink()
+
+
+# Hole 5: limits hold per tenant, whatever arrives at once --------------------------------------------
+
+def _opened_behind_a_barrier(broker: TestBroker, code: Path, user: str, count: int, policy: dict) -> list[dict]:
+    """``count`` processes of ``user`` each open a session at the same moment and hold it;
+    the first event of each (open or error)."""
+    barrier, release = _signal("barrier"), _signal("release")
+    processes = [start_tenant(user, code, _session(broker, user, run_id=f"burst-{i}", policy=policy,
+                                                   start_after=str(barrier), hold_until=str(release)))
+                 for i in range(count)]
+    try:
+        time.sleep(3.0)  # every process has imported the client and polls for the barrier
+        barrier.touch()
+        firsts = []
+        for process in processes:
+            assert process.stdout is not None
+            firsts.append(json.loads(process.stdout.readline()))
+        return firsts
+    finally:
+        release.touch()
+        for process in processes:
+            process.communicate(timeout=60)
+        barrier.unlink()
+        release.unlink()
+
+
+def test_sessions_opened_at_once_never_exceed_the_tenants_limit(broker: TestBroker, code: Path) -> None:
+    firsts = _opened_behind_a_barrier(broker, code, "avo-t2", 8, {"memory": "256m"})
+    opened = [event for event in firsts if event["event"] == "open"]
+    assert len(opened) == 3, firsts  # max_sessions: 3, counted from the moment each open is accepted
+    assert all("your limit is 3" in event["message"] for event in firsts if event["event"] == "error"), firsts
+
+
+def test_gpu_requests_at_once_never_exceed_the_tenants_gpu_limit(broker: TestBroker, code: Path) -> None:
+    firsts = _opened_behind_a_barrier(broker, code, "avo-t2", 3,
+                                      {"memory": "256m", "gpus": "count=1", "broker_wait": False})
+    leased = [event["gpus"] for event in firsts if event["event"] == "open"]
+    assert len(leased) == 1 and len(leased[0]) == 1, firsts  # max_gpus: 1, though GPUs 0 and 1 are both free
+    assert all("already hold 1 GPU" in event["message"] for event in firsts if event["event"] == "error"), firsts
+
+
+# Lease groups: one lease per run, shared by its sessions -----------------------------------------------
+
+def test_the_sessions_of_one_run_share_its_gpu_lease(broker: TestBroker, code: Path) -> None:
+    release_shell, release_scorer = _signal("shell"), _signal("scorer")
+    ask = {"memory": "256m", "gpus": "count=1", "broker_wait": False}
+    shell = start_tenant("avo-t2", code, _session(broker, "avo-t2", run_id="one-run", policy=ask,
+                                                  hold_until=str(release_shell)))
+    scorer = start_tenant("avo-t2", code, _session(broker, "avo-t2", run_id="one-run", policy=ask,
+                                                   hold_until=str(release_scorer)))
+    try:
+        gpus = [_line(shell, "open")["gpus"], _line(scorer, "open")["gpus"]]
+        assert gpus[0] == gpus[1] and len(gpus[0]) == 1, gpus  # one lease, within max_gpus: 1
+        other = run_tenant("avo-t2", code, _session(broker, "avo-t2", run_id="another-run", policy=ask))
+        assert other[0]["event"] == "error" and "already hold 1 GPU" in other[0]["message"], other
+        release_shell.touch()
+        _line(shell, "closed")
+        assert _holders(broker) == {gpus[0][0]: ["avo-t2", "one-run"]}  # the scorer still holds it
+        release_scorer.touch()
+        _line(scorer, "closed")
+        assert _holders(broker) == {}
+    finally:
+        for path in (release_shell, release_scorer):
+            path.touch()
+        for process in (shell, scorer):
+            process.kill()
+            process.wait()
+            process.stdout.close()  # type: ignore[union-attr]
+            process.stderr.close()  # type: ignore[union-attr]
+        for path in (release_shell, release_scorer):
+            path.unlink()
+
+
+def _holders(broker: TestBroker) -> dict:
+    from sandbox.backends.broker import broker_request
+
+    return broker_request(broker.socket, {"kind": "status"})["status"]["load"]["leases"]
+
+
+# Hole 9: binary stdin is framed without JSON's 6x blow-up; too much is refused by name -----------------
+
+def test_binary_stdin_fits_the_frame_limit_and_too_much_is_refused_by_name(broker: TestBroker, code: Path) -> None:
+    # 6 MB of random bytes: 8 MB as base64, under this broker's 9 MiB frames (about 21 MB as JSON text).
+    fits, too_big = (run_tenant("avo-t1", code, _session(broker, "avo-t1", calls=[
+        {"stdin_random": size, "command": "sha256sum"}]))[1] for size in (6 * 10**6, 8 * 10**6))
+    assert fits["event"] == "result" and fits["stdout"].split()[0] == fits["sent_sha256"], fits
+    assert too_big["event"] == "error" and "over the broker's limit of 9437184" in too_big["message"], too_big
+
+
+# Hole 8: every refusal audited with uid and reason, merged per window; deep JSON refused cleanly ---------
+
+def test_every_refusal_is_audited_and_repeats_are_merged(code: Path) -> None:
+    name = f"t{os.getpid()}-audit"
+    audited = TestBroker(name=name, tenants=[rule(workspace_roots=[f"{TEST_SRV}/{name}/{{user}}"])]).start()
+    try:
+        bodies = ['{"kind": "exec", "container": "0123456789ab"}', '{"kind": "status", "extra": 1}',
+                  '{"kind": "status"', "[1, 2]", {"deep": 200_000}, '{"kind": "nope"}',
+                  '{"kind": "status"}']
+        replies = run_tenant("avo-t1", code, {"mode": "frames_raw", "socket": audited.socket, "bodies": bodies,
+                                              "repeat": 1}, script="tenant_attack.py")[-1]["replies"]
+        repeated = run_tenant("avo-t1", code, {"mode": "frames_raw", "socket": audited.socket,
+                                               "bodies": ['{"kind": "nope"}', '{"kind": "status"}'], "repeat": 25},
+                              script="tenant_attack.py")[-1]["replies"]
+    finally:
+        audited.stop()  # flushes the merged counts
+        lines = audited.audit()
+        audited.remove()
+    messages = [reply[0]["message"] if reply[0] else None for reply in replies[:6]]
+    assert ["not a broker request" in messages[0], "extra" in messages[1], "not JSON" in messages[2],
+            "JSON object" in messages[3], "nests too deeply" in messages[4],
+            "not a broker request" in messages[5]] == [True] * 6, messages
+    assert all(reply["ok"] for reply in repeated[1]) and not any(reply["ok"] for reply in repeated[0])
+    mine = [line for line in lines if line.get("uid") == uid_of("avo-t1")]
+    reasons = [line["reason"] for line in mine if line["event"] == "refused"]
+    for fragment in ("'exec'", "extra", "not JSON", "JSON object", "nests too deeply"):
+        assert any(fragment in reason for reason in reasons), (fragment, reasons)
+    nope = [line for line in mine if line["event"] == "refused" and line["request"] == "nope"]
+    assert sum(line.get("repeated", 1) for line in nope) == 26 and len(nope) == 2, nope
+    status = [line for line in mine if line["event"] == "status"]
+    assert sum(line.get("repeated", 1) for line in status) == 26 and len(status) == 2, status
