@@ -348,7 +348,7 @@ class Broker:
             try:
                 reply = self._answer(connection, message)
             finally:
-                del message  # an idle connection holds no request
+                del message, received  # an idle connection holds no request
                 reservation.release()
             if reply is None or connection.gone():
                 return

@@ -85,13 +85,16 @@ def frames_mode(request: dict) -> None:
     """``count`` connections each send ``size`` bytes of a frame (a status with padding, all
     or ``part`` of it) and stay idle without reading."""
     body = json.dumps({"kind": "status", "pad": "x" * request["size"]}).encode()
-    kept = []
+    kept, cut = [], 0
+    data = frame(body)
     for _ in range(request["count"]):
         conn = connect(request["socket"])
-        data = frame(body)
-        conn.sendall(data[: int(len(data) * request.get("part", 1.0))])
+        try:
+            conn.sendall(data[: int(len(data) * request.get("part", 1.0))])
+        except OSError:
+            cut += 1  # the broker refused the frame and hung up
         kept.append(conn)
-    emit("sent", count=len(kept))
+    emit("sent", count=len(kept) - cut, cut=cut)
     wait_for(request.get("hold_until"))
     emit("released")
 

@@ -253,3 +253,114 @@ def test_every_refusal_is_audited_and_repeats_are_merged(code: Path) -> None:
     assert sum(line.get("repeated", 1) for line in nope) == 26 and len(nope) == 2, nope
     status = [line for line in mine if line["event"] == "status"]
     assert sum(line.get("repeated", 1) for line in status) == 26 and len(status) == 2, status
+
+
+# Hole 6: idle connections hold no frame; frame bytes are bounded per user ------------------------------
+
+def test_idle_connections_after_big_frames_hold_no_memory(broker: TestBroker, code: Path) -> None:
+    release = _signal("frames")
+    before = _rss(broker)
+    idle = start_tenant("avo-t2", code, {"mode": "frames", "socket": broker.socket, "count": 4, "size": 8 * MiB,
+                                         "hold_until": str(release)}, script="tenant_attack.py")
+    try:
+        sent = _line(idle, "sent")
+        assert sent["count"] >= 2 and sent["count"] + sent["cut"] == 4, sent  # a third at once is over 20 MiB
+        _wait_for(lambda: _load(broker)["frame_bytes_held"] < 1024 and _refused_pads(broker) >= 1, 30,
+                  "the four frames to be handled")
+        time.sleep(1.0)
+        grown = _rss(broker) - before
+    finally:
+        release.touch()
+        idle.communicate(timeout=30)
+        release.unlink()
+    assert grown < 16 * MiB, f"four idle connections hold {grown / MiB:.0f} MiB of the broker"
+
+
+def test_half_sent_frames_hold_at_most_the_users_frame_budget(broker: TestBroker, code: Path) -> None:
+    release = _signal("halves")
+    halves = start_tenant("avo-t2", code, {"mode": "frames", "socket": broker.socket, "count": 3, "size": 8 * MiB,
+                                           "part": 0.5, "hold_until": str(release)}, script="tenant_attack.py")
+    try:
+        _line(halves, "sent")
+        _wait_for(lambda: any("per user" in line["reason"] for line in _refusals(broker, "avo-t2")), 15,
+                  "the third half frame to be refused (two fill the 20 MiB per user)")
+        assert _load(broker)["frame_bytes_held"] <= LIMITS["max_frame_bytes_per_user"]
+        # The other tenant's requests still go through meanwhile.
+        assert run_tenant("avo-t1", code, {"mode": "raw", "socket": broker.socket,
+                                           "messages": [{"kind": "status"}]})[-1]["replies"][0]["ok"]
+        # And the half frames are dropped at the frame deadline.
+        _wait_for(lambda: _load(broker)["frame_bytes_held"] < 1024, LIMITS["frame_deadline_s"] + 10,
+                  "the frame deadline")
+        assert any("frame deadline" in line["reason"] for line in _refusals(broker, "avo-t2"))
+    finally:
+        release.touch()
+        halves.communicate(timeout=30)
+        release.unlink()
+
+
+def _load(broker: TestBroker) -> dict:
+    """The broker's load as root sees it (its frame bytes include this status request's own)."""
+    from sandbox.backends.broker import broker_request
+
+    return broker_request(broker.socket, {"kind": "status"})["status"]["load"]
+
+
+def _refused_pads(broker: TestBroker) -> int:
+    return sum(line.get("repeated", 1) for line in _refusals(broker, "avo-t2") if "pad" in line["reason"])
+
+
+# Hole 4: out of descriptors, the broker backs off and keeps serving; a fatal error exits non-zero ------------
+
+def test_running_out_of_descriptors_does_not_stop_the_broker(code: Path) -> None:
+    name = f"t{os.getpid()}-nofile"
+    starved = TestBroker(name=name, nofile=96, limits={"max_connections_per_user": 500, "max_connections": 1000},
+                         tenants=[rule(workspace_roots=[f"{TEST_SRV}/{name}/{{user}}"])]).start()
+    release = _signal("nofile")
+    try:
+        holder = start_tenant("avo-t2", code, {"mode": "connections", "socket": starved.socket, "count": 200,
+                                               "hold_until": str(release)}, script="tenant_attack.py")
+        _line(holder, "connected")
+        _wait_for(lambda: any("accept failed" in line.get("reason", "") for line in starved.audit()), 20,
+                  "accept() to fail for want of descriptors")
+        release.touch()
+        holder.communicate(timeout=30)
+        status = run_tenant("avo-t1", code, {"mode": "raw", "socket": starved.socket,
+                                             "messages": [{"kind": "status"}]}, timeout=60)[-1]["replies"][0]
+        assert status is not None and status["ok"], status
+        assert starved.process is not None and starved.process.poll() is None
+    finally:
+        release.touch()
+        starved.remove()
+        release.unlink()
+
+
+def test_a_fatal_accept_error_exits_non_zero(code: Path) -> None:
+    name = f"t{os.getpid()}-fatal"
+    doomed = TestBroker(name=name, tenants=[rule(workspace_roots=[f"{TEST_SRV}/{name}/{{user}}"])]).start()
+    try:
+        assert doomed.process is not None
+        # Shut the broker's own listening socket down under it (a copy of its descriptor, taken
+        # with pidfd_getfd): accept() then fails with EINVAL, which no back-off can cure.
+        listener = _steal_listener(doomed.process.pid, doomed.socket)
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        code_ = doomed.process.wait(timeout=30)
+    finally:
+        doomed.remove()
+    assert code_ != 0
+    assert "fatal" in (doomed.home / "broker.log").read_text() if (doomed.home / "broker.log").exists() else True
+
+
+def _steal_listener(pid: int, path: str) -> socket.socket:
+    inode = next(line.split()[6] for line in Path("/proc/net/unix").read_text().splitlines()[1:]
+                 if line.split()[-1] == path)
+    fd = next(int(entry.name) for entry in Path(f"/proc/{pid}/fd").iterdir()
+              if os.readlink(entry) == f"socket:[{inode}]")
+    pidfd = os.pidfd_open(pid)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        stolen = libc.syscall(438, pidfd, fd, 0)  # pidfd_getfd (x86-64 and arm64 alike)
+        assert stolen >= 0, os.strerror(ctypes.get_errno())
+    finally:
+        os.close(pidfd)
+    return socket.socket(fileno=stolen)
