@@ -37,12 +37,12 @@ TEST_RUN = Path("/run/avo-test")
 TEST_SRV = Path("/srv/avo-test")
 
 
-def require_tenants() -> None:
-    """Skip without root, the tenant users or their Python; fail instead under CI=true."""
+def require_tenants(extra: tuple[str, ...] = ()) -> None:
+    """Skip without root, the tenant users (``extra`` too) or their Python; fail instead under CI=true."""
     problems = []
     if os.geteuid() != 0:
         problems.append("the tests must run as root (they start brokers and act as tenants)")
-    for user in TENANTS:
+    for user in (*TENANTS, *extra):
         try:
             pwd.getpwnam(user)
         except KeyError:

@@ -42,6 +42,10 @@ def connect(path: str) -> socket.socket:
 
 
 def wait_for(path: str | None, timeout: float = 120) -> None:
+    """Until the test creates ``path``; a number instead of a path: that many seconds."""
+    if isinstance(path, (int, float)):
+        time.sleep(path)
+        return
     deadline = time.time() + timeout
     while path and not os.path.exists(path) and time.time() < deadline:
         time.sleep(0.05)
