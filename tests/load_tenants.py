@@ -67,20 +67,15 @@ class Runner:
 
 def logged_calls(folder: str) -> tuple[str | None, int]:
     """The run id and the number of sandbox calls its run log records (evaluations, shell commands)."""
-    logs = list(Path(folder).rglob("*.jsonl"))
     run_id, calls = None, 0
-    for log in logs:
-        for line in log.read_text().splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(event, dict):
-                continue
-            run_id = event.get("run_id", run_id)
-            if event.get("event") == "evaluation" or (event.get("event") == "agent_tool"
-                                                       and event.get("tool") == "run_shell"):
-                calls += 1
+    for line in (Path(folder) / "workspace" / "events.jsonl").read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # a killed run's partial last line
+        run_id = event.get("run_id", run_id)
+        if event.get("kind") == "evaluation" or (event.get("kind") == "agent_tool" and event.get("tool") == "run_shell"):
+            calls += 1
     return run_id, calls
 
 
@@ -89,12 +84,17 @@ def flood(user: str, broker: TestBroker, code: Path, until: float) -> list[str]:
     frames, status floods: each a tenant process of ``user``, over and over until ``until``."""
     workspace = str(broker.workspace(user))
     attacks = [
+        {"mode": "stall", "workspace": workspace, "policy": {"memory": "256m", "gpus": "count=1"}, "hold_until": 5.0},
         {"mode": "connections", "count": 60, "hold_until": 2.0},
         {"mode": "frames", "count": 3, "size": 6 * MiB, "hold_until": 1.0},
         {"mode": "frames", "count": 3, "size": 3 * MiB, "part": 0.5, "hold_until": 4.0},
         {"mode": "frames_raw", "bodies": ['{"kind": "status"}'], "repeat": 200},
-        {"mode": "stall", "workspace": workspace, "policy": {"memory": "256m", "gpus": "count=1"}, "hold_until": 5.0},
     ]
+    # The flooder holds its one GPU, so its stalled session's request waits (and gets a notice).
+    holder = subprocess.Popen(as_tenant(user, [str(code / "tenant_call.py"), json.dumps({
+        "socket": broker.socket, "workspace": workspace, "run_id": "flood-holder",
+        "policy": {"memory": "256m", "gpus": "count=1"}, "hold_s": max(0.0, until - time.monotonic())})], code),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/")
     seen: list[str] = []
     while time.monotonic() < until:
         for attack in attacks:
@@ -104,6 +104,7 @@ def flood(user: str, broker: TestBroker, code: Path, until: float) -> list[str]:
                                                    json.dumps({**attack, "socket": broker.socket})], code),
                                   capture_output=True, text=True, timeout=120, cwd="/")
             seen.append(f"{attack['mode']}:{done.returncode}")
+    holder.wait(timeout=60)
     return seen
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from load_tenants import FD_BOUND, RSS_BOUND, Runner, flood, load_broker, logged_calls, sample, violations
-from tenant_hosts import containers_labelled, require_tenants
+from tenant_hosts import containers_labelled, require_tenants, uid_of
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(400)]
 
@@ -40,6 +40,8 @@ def test_four_runs_and_a_flooding_tenant_keep_every_invariant(code: Path) -> Non
         stop.set()
         sampler.join()
         audit = broker.audit()
+        logs = {run["folder"]: logged_calls(run["folder"]) for runner in runners for run in runner.runs
+                if run["rc"] == 0}
     finally:
         broker.remove()
     runs = [run for runner in runners for run in runner.runs]
@@ -47,9 +49,13 @@ def test_four_runs_and_a_flooding_tenant_keep_every_invariant(code: Path) -> Non
     assert runs and not failed, failed[:2]
     assert samples and not violations(samples), violations(samples)[:5]
     assert flooded and {"connections", "frames", "frames_raw", "stall"} <= {f.split(":")[0] for f in flooded}
+    flooder = [line for line in audit if line.get("uid") == uid_of(FLOODER)]
+    assert any(line["event"] == "dropped" and "notice not taken" in line["reason"] for line in flooder)
+    assert any(line["event"] == "refused" and line["request"] == "connect" for line in flooder)
+    assert any(line["event"] == "refused" and "over the broker's limit" in line["reason"] for line in flooder)
     audited = [line for line in audit if line["event"] == "call"]
     for run in runs:
-        run_id, logged = logged_calls(run["folder"])
+        run_id, logged = logs[run["folder"]]
         mine = [line for line in audited if line["tenant"] == run["user"] and line.get("run") == run_id]
         assert logged and len(mine) >= logged, (run["user"], run_id, logged, len(mine))
     assert not containers_labelled(f"avo.broker={broker.name}")
