@@ -282,17 +282,28 @@ def test_tenants_cannot_see_stop_or_read_each_others_containers(broker: TestBrok
         _wait_for(lambda: _running("t1-private"), what="tenant 1's call")
         container = _running("t1-private")[0]
         replies = run_tenant("avo-t2", code, {"mode": "raw", "socket": broker.socket, "messages": [
-            {"kind": "status"}, {"kind": "gc"}, {"kind": "gc", "run_id": "t1-private"},
-            {"kind": "attach", "container": container}, {"kind": "run", "command": "docker logs " + container}]})
-        status, everything, theirs, attach, logs = replies[-1]["replies"]
+            {"kind": "status"}, {"kind": "gc"}, {"kind": "gc", "run_id": "t1-private"}]})
+        status, everything, theirs = replies[-1]["replies"]
         assert _running("t1-private") == [container]  # still running after tenant 2's gc
+        # Tenant 2's own call looks for tenant 1's processes, and its session asks for tenant 1's
+        # workspace as the broker pinned it (the path dockerd mounts) and as tenant 1 owns it.
+        t1_session = next(line["session"] for line in broker.audit()
+                          if line["event"] == "open" and line.get("run") == "t1-private")
+        looking = run_tenant("avo-t2", code, _session(broker, broker.workspace("avo-t2"), calls=[
+            "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"]))
+        pinned, owned = (run_tenant("avo-t2", code, _session(broker, broker.workspace("avo-t2"), policy={
+            "memory": "256m", "read_only_mounts": [{"host": str(path), "container": "/mnt/theirs"}]}))
+            for path in (broker.pins / t1_session / "workspace", broker.roots / "avo-t1"))
     finally:
         events = _events(holder)
     assert status["ok"] and all(c["tenant"] == "avo-t2" for c in status["status"]["containers"]), status
     assert "avo-t1" not in {t["tenant"] for t in status["status"]["tenants"]}
     assert everything == {"ok": True, "removed": 0} and theirs == {"ok": True, "removed": 0}
-    assert attach["ok"] is False and logs["ok"] is False
-    assert "t1-output" not in str(replies)
+    result = [e for e in looking if e["event"] == "result"]
+    assert result and "sleep 4" not in result[0]["stdout"] and "cat" in result[0]["stdout"], looking
+    for refused in (pinned, owned):
+        assert refused[0]["event"] == "error" and refused[0]["type"] == "PolicyError", refused
+    assert "t1-output" not in str(replies) + str(looking)
     assert [e["stdout"] for e in events if e["event"] == "result"] == ["t1-output\nt1-done\n"]
 
 
