@@ -211,8 +211,12 @@ class TenantSession:
                 gpus=[gpu.uuid for gpu in self.gpus], duration_s=round(time.monotonic() - started, 3), **outcome)
 
     def cut_short(self) -> None:
-        """Remove the session's containers now (its client hung up mid-call)."""
-        remove_labelled(labels={LABEL_SESSION: self.id}, stale_only=False)
+        """Remove the session's containers now (its client hung up mid-call); a failure is
+        left to close(), which keeps the session's GPU lease until they are gone."""
+        try:
+            remove_labelled(labels={LABEL_SESSION: self.id}, stale_only=False)
+        except SandboxError:
+            pass
 
     def calls_in_flight(self) -> int:
         return len(self._calls)

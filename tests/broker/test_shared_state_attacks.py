@@ -364,3 +364,47 @@ def _steal_listener(pid: int, path: str) -> socket.socket:
     finally:
         os.close(pidfd)
     return socket.socket(fileno=stolen)
+
+
+
+# Hole 9: a lease outlives a container that could not be removed ------------------------------------------
+
+def test_a_gpu_lease_is_kept_until_its_sessions_containers_are_really_gone(broker: TestBroker, code: Path) -> None:
+    release = _signal("unremovable")
+    holder = start_tenant("avo-t1", code, _session(broker, "avo-t1", run_id="unremovable",
+                                                   policy={"memory": "256m", "gpus": "1"}, hold_until=str(release)))
+    container, pinned = "", None
+    try:
+        assert _line(holder, "open")["gpus"] == ["GPU-1b1b1b1b-test-1111"]
+        session = next(line["session"] for line in broker.audit()
+                       if line["event"] == "open" and line.get("run") == "unremovable")
+        # A container of that session whose removal fails, as during a dockerd restart: an
+        # immutable file in its writable layer makes `rm -f` fail until the flag is cleared.
+        container = subprocess.run(["docker", "run", "-d", "--label", "avo.owner=avo", "--label",
+                                    f"avo.session={session}", "--label", f"avo.broker={broker.name}",
+                                    "avo-sandbox:cpu", "sleep", "300"], capture_output=True, text=True,
+                                   check=True).stdout.strip()
+        upper = subprocess.run(["docker", "inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", container],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        pinned = Path(upper) / "immutable"
+        pinned.touch()
+        subprocess.run(["chattr", "+i", str(pinned)], check=True)
+        release.touch()
+        _line(holder, "closed")
+        time.sleep(5)  # two housekeeping rounds fail to remove it meanwhile
+        assert _holders(broker) == {"GPU-1b1b1b1b-test-1111": ["avo-t1", "unremovable"]}
+        assert any(line["event"] == "lease_kept" and line.get("session") == session for line in broker.audit())
+        subprocess.run(["chattr", "-i", str(pinned)], check=True)
+        pinned = None
+        _wait_for(lambda: not _holders(broker), 20, "the lease to end once the container is gone")
+        assert not subprocess.run(["docker", "ps", "-aq", "--filter", f"id={container}"], capture_output=True,
+                                  text=True).stdout.strip()
+    finally:
+        release.touch()
+        if pinned is not None:
+            subprocess.run(["chattr", "-i", str(pinned)])
+        if container:
+            subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+        holder.kill()
+        holder.communicate()
+        release.unlink()
