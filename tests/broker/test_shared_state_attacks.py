@@ -408,3 +408,29 @@ def test_a_gpu_lease_is_kept_until_its_sessions_containers_are_really_gone(broke
         holder.kill()
         holder.communicate()
         release.unlink()
+
+
+def test_connections_are_capped_per_user_and_host_wide_and_refusals_audited(code: Path) -> None:
+    name = f"t{os.getpid()}-caps"
+    capped = TestBroker(name=name, limits={"max_connections_per_user": 20, "max_connections": 30},
+                        tenants=[rule(workspace_roots=[f"{TEST_SRV}/{name}/{{user}}"])]).start()
+    releases = [_signal("caps-1"), _signal("caps-2")]
+    holders = []
+    try:
+        for user, release in zip(("avo-t1", "avo-t2"), releases):
+            holders.append(start_tenant(user, code, {"mode": "connections", "socket": capped.socket, "count": 25,
+                                                     "hold_until": str(release)}, script="tenant_attack.py"))
+            _line(holders[-1], "connected")
+        _wait_for(lambda: len([line for line in capped.audit() if line["event"] == "refused"]) >= 2, 20,
+                  "the refusals")
+        reasons = {line["uid"]: line["reason"] for line in capped.audit() if line["event"] == "refused"}
+    finally:
+        for release in releases:
+            release.touch()
+        for holder in holders:
+            holder.communicate(timeout=30)
+        for release in releases:
+            release.unlink()
+        capped.remove()
+    assert "your limit is 20" in reasons[uid_of("avo-t1")], reasons  # its 21st to 25th
+    assert "its limit of 30 connections" in reasons[uid_of("avo-t2")], reasons  # 20 + 10 fill the host
