@@ -425,8 +425,13 @@ def test_stopping_the_broker_ends_every_session_cleanly(code: Path) -> None:
         assert not containers_labelled(f"avo.broker={name}") and not _pinned(stopping)
         error = [e for e in _events(caller) if e["event"] == "error"][0]
         assert error["type"] == "BrokerUnavailable", error
+        audit = stopping.audit()
     finally:
         stopping.remove()
+    # The call cut short by the stop is in the audit log, and so is the session's end.
+    interrupted = [line for line in audit if line["event"] == "interrupted" and line["run"] == "stopped"]
+    assert interrupted and interrupted[0]["uid"] == uid_of("avo-t1") and interrupted[0]["calls"] == 1, audit
+    assert [line["event"] for line in audit][-1] == "stopped"
 
 
 def _pinned(broker: TestBroker) -> list[str]:
