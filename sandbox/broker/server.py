@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from ..backends.base import LABEL_PURPOSE, LABEL_RUN, LABEL_TENANT
 from ..backends.docker import connect, engine_errors, image_present, remove_labelled
 from ..errors import PolicyError, SandboxError
+from .audit_log import AuditLog
 from .frames import FrameBudget, FrameRefused, SendTimeout, read_request, send_within
 from .gpu_leases import ClientGone, host_inventory
 from .host_policy import HostPolicy
@@ -167,7 +168,7 @@ class Broker:
         self._stopping = threading.Event()
 
     @property
-    def audit(self):  # type: ignore[no-untyped-def]
+    def audit(self) -> AuditLog:
         return self.state.audit
 
     def sweep(self) -> tuple[int, int]:
@@ -229,11 +230,12 @@ class Broker:
             return
         with self._lock:
             total, mine = len(self._threads), self._per_uid.get(uid, 0)
-            crowded = ("the broker serves its limit of {0} connections now: retry later".format(
-                self.limits.max_connections) if total >= self.limits.max_connections else
-                       f"you already hold {mine} connections to the broker, your limit is "
-                       f"{self.limits.max_connections_per_user}: end some runs first"
-                       if mine >= self.limits.max_connections_per_user else "")
+            crowded = ""
+            if total >= self.limits.max_connections:
+                crowded = f"the broker serves its limit of {self.limits.max_connections} connections now: retry later"
+            elif mine >= self.limits.max_connections_per_user:
+                crowded = (f"you already hold {mine} connections to the broker, your limit is "
+                           f"{self.limits.max_connections_per_user}: end some runs first")
             if not crowded:
                 self._per_uid[uid] = mine + 1
                 thread = threading.Thread(target=self._serve, args=(sock, uid), name="avo-sandboxd-conn",
