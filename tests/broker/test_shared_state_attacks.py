@@ -136,12 +136,15 @@ def test_a_waiting_client_that_never_reads_freezes_no_other_tenant(broker: TestB
 
 # Hole 5: limits hold per tenant, whatever arrives at once --------------------------------------------
 
-def _opened_behind_a_barrier(broker: TestBroker, code: Path, user: str, count: int, policy: dict) -> list[dict]:
-    """``count`` processes of ``user`` each open a session at the same moment and hold it;
-    the first event of each (open or error)."""
+def _opened_behind_a_barrier(broker: TestBroker, code: Path, user: str, count: int, policy: dict,
+                             calls: list[str] | None = None, while_held=None) -> list[dict]:  # type: ignore[no-untyped-def]
+    """``count`` processes of ``user`` each open a session at the same moment (and make
+    ``calls``) and hold it; the first event of each (open or error). ``while_held()`` runs
+    while they hold their sessions."""
     barrier, release = _signal("barrier"), _signal("release")
     processes = [start_tenant(user, code, _session(broker, user, run_id=f"burst-{i}", policy=policy,
-                                                   start_after=str(barrier), hold_until=str(release)))
+                                                   calls=calls or [], start_after=str(barrier),
+                                                   hold_until=str(release)))
                  for i in range(count)]
     try:
         time.sleep(3.0)  # every process has imported the client and polls for the barrier
@@ -150,6 +153,8 @@ def _opened_behind_a_barrier(broker: TestBroker, code: Path, user: str, count: i
         for process in processes:
             assert process.stdout is not None
             firsts.append(json.loads(process.stdout.readline()))
+        if while_held is not None:
+            while_held()
         return firsts
     finally:
         release.touch()
@@ -172,6 +177,22 @@ def test_gpu_requests_at_once_never_exceed_the_tenants_gpu_limit(broker: TestBro
     leased = [event["gpus"] for event in firsts if event["event"] == "open"]
     assert len(leased) == 1 and len(leased[0]) == 1, firsts  # max_gpus: 1, though GPUs 0 and 1 are both free
     assert all("already hold 1 GPU" in event["message"] for event in firsts if event["event"] == "error"), firsts
+
+
+def test_pools_and_calls_opened_at_once_never_exceed_the_tenants_containers(broker: TestBroker, code: Path) -> None:
+    seen: list[int] = []
+
+    def containers() -> None:
+        for _ in range(20):  # the pools fill and the calls run while the sessions are held
+            seen.append(len(subprocess.run(["docker", "ps", "-q", "--filter", "label=avo.tenant=avo-t2", "--filter",
+                                            f"label=avo.broker={broker.name}"], capture_output=True,
+                                           text=True).stdout.split()))
+            time.sleep(0.1)
+
+    firsts = _opened_behind_a_barrier(broker, code, "avo-t2", 3, {"memory": "256m", "pool_size": 2},
+                                      calls=["sleep 1"], while_held=containers)
+    assert [event["event"] for event in firsts] == ["open"] * 3, firsts
+    assert max(seen) <= 4 and max(seen) >= 1, seen  # max_containers: 4 = warm pools + calls, at every moment
 
 
 # Lease groups: one lease per run, shared by its sessions -----------------------------------------------
