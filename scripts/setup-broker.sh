@@ -56,10 +56,11 @@ if [ -n "$change" ] && docker_answers; then
 fi
 
 # 2. Tenants: a group for the broker's socket; a broker-only group for /dev/nvidia* (README);
-#    two test tenants, each with its own group.
+#    test tenants avo-t1..avo-t9 (the load test and bench/broker_load.py use t1..t5 and t1..t9),
+#    each with its own group.
 groupadd -f avo-tenants
 groupadd -f avo-gpu
-for tenant in avo-t1 avo-t2; do
+for tenant in avo-t1 avo-t2 avo-t3 avo-t4 avo-t5 avo-t6 avo-t7 avo-t8 avo-t9; do
     id -u "$tenant" >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin --groups avo-tenants "$tenant"
 done
 

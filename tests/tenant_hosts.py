@@ -37,12 +37,12 @@ TEST_RUN = Path("/run/avo-test")
 TEST_SRV = Path("/srv/avo-test")
 
 
-def require_tenants() -> None:
-    """Skip without root, the tenant users or their Python; fail instead under CI=true."""
+def require_tenants(extra: tuple[str, ...] = ()) -> None:
+    """Skip without root, the tenant users (``extra`` too) or their Python; fail instead under CI=true."""
     problems = []
     if os.geteuid() != 0:
         problems.append("the tests must run as root (they start brokers and act as tenants)")
-    for user in TENANTS:
+    for user in (*TENANTS, *extra):
         try:
             pwd.getpwnam(user)
         except KeyError:
@@ -104,6 +104,8 @@ class TestBroker:
     #: Workspace roots on a nosuid filesystem of their own (the admin step GPU leases need).
     nosuid_roots: bool = True
     gpu_group: str | None = None
+    limits: dict[str, Any] = field(default_factory=dict)  # the host policy's `limits`
+    nofile: int | None = None  # start the broker under this descriptor limit (prlimit)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -136,7 +138,8 @@ class TestBroker:
         config.write_text(yaml.safe_dump({
             "name": self.name, "socket": self.socket, "state_dir": str(self.home / "state"),
             "audit_log": str(self.audit_path), "gpus": self.gpus, "tenants": self.tenants,
-            "gpu_group": self.gpu_group}))
+            "gpu_group": self.gpu_group,
+            **({"limits": self.limits} if self.limits else {})}))
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         if self.fake_gpu_host:
             # No GPU exists here: a stand-in for the NVIDIA runtime hook lets a session that
@@ -148,8 +151,9 @@ class TestBroker:
             hook.chmod(0o755)
             env["PATH"] = f"{hook.parent}:{env.get('PATH', '')}"
         log = open(self.home / "broker.log", "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "sandbox.broker", "serve", "--config", str(config)],
-                                        env=env, stdout=log, stderr=log, cwd=REPO)
+        limit = ["prlimit", f"--nofile={self.nofile}:{self.nofile}", "--"] if self.nofile else []
+        self.process = subprocess.Popen([*limit, sys.executable, "-m", "sandbox.broker", "serve", "--config",
+                                         str(config)], env=env, stdout=log, stderr=log, cwd=REPO)
         deadline = time.monotonic() + 30
         while not _answers(self.socket):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -220,7 +224,8 @@ def tenant_code(base: Path) -> Path:
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         for package in ("avo", "sandbox", "orchestrator"):
             shutil.copytree(REPO / package, code / package, ignore=ignore)
-        shutil.copy(REPO / "tests" / "broker" / "tenant_call.py", code / "tenant_call.py")
+        for script in ("tenant_call.py", "tenant_attack.py"):
+            shutil.copy(REPO / "tests" / "broker" / script, code / script)
         for path in [base, *code.rglob("*"), code]:
             path.chmod(0o755 if path.is_dir() else 0o644)
     return code
@@ -233,9 +238,11 @@ def as_tenant(user: str, argv: list[str], code: Path, **popen: Any) -> list[str]
             "HOME=/tmp", TENANT_PYTHON, *argv]
 
 
-def run_tenant(user: str, code: Path, request: dict[str, Any], timeout: float = 120) -> list[dict[str, Any]]:
-    """Run ``tenant_call.py`` as ``user`` with ``request``; its events (stderr in the last one)."""
-    done = subprocess.run(as_tenant(user, [str(code / "tenant_call.py"), json.dumps(request)], code),
+def run_tenant(user: str, code: Path, request: dict[str, Any], timeout: float = 120,
+               script: str = "tenant_call.py") -> list[dict[str, Any]]:
+    """Run ``script`` (``tenant_call.py``, or ``tenant_attack.py``) as ``user`` with ``request``;
+    its events (stderr in the last one)."""
+    done = subprocess.run(as_tenant(user, [str(code / script), json.dumps(request)], code),
                           capture_output=True, text=True, timeout=timeout, cwd="/")
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert events, f"tenant script printed nothing; stderr:\n{done.stderr}"
@@ -243,9 +250,10 @@ def run_tenant(user: str, code: Path, request: dict[str, Any], timeout: float = 
     return events
 
 
-def start_tenant(user: str, code: Path, request: dict[str, Any]) -> subprocess.Popen[str]:
-    """Start ``tenant_call.py`` as ``user``; it prints one JSON line per event."""
-    return subprocess.Popen(as_tenant(user, ["-u", str(code / "tenant_call.py"), json.dumps(request)], code),
+def start_tenant(user: str, code: Path, request: dict[str, Any],
+                 script: str = "tenant_call.py") -> subprocess.Popen[str]:
+    """Start ``script`` as ``user``; it prints one JSON line per event."""
+    return subprocess.Popen(as_tenant(user, ["-u", str(code / script), json.dumps(request)], code),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/")
 
 

@@ -62,6 +62,9 @@ class BrokerConnection:
         with self._lock:
             try:
                 send(self._sock, message)
+            except OSError:
+                pass  # the broker may have refused the frame part-way: its reply says why
+            try:
                 while (reply := receive(self._sock)) is not None and "notice" in reply:
                     self._on_notice(str(reply["notice"]))
             except OSError:
@@ -93,8 +96,9 @@ class BrokerBackend:
 
     def __init__(self, policy: SandboxPolicy, workspace: Path, labels: dict[str, str], *,
                  lease_group: str | None = None) -> None:
-        """``lease_group`` (one agent of a run with several): the sessions naming the same group
-        share one GPU lease; without it the broker groups by run id."""
+        """``lease_group``: sessions of this tenant with the same group share one GPU lease,
+        held while any of them is open (default: the run id, so a run's shell and scoring
+        sandboxes share theirs; parallel agents pass ``f"{run_id}/agent{i}"``)."""
         self._connection = BrokerConnection(policy.broker_socket)
         request = {"kind": "open", "policy": _requested_policy(policy), "workspace": str(workspace),
                    "run_id": labels[LABEL_RUN], "purpose": labels[LABEL_PURPOSE]}
@@ -112,7 +116,7 @@ class BrokerBackend:
     def run(self, command: Command, *, stdin: bytes | None, timeout_s: float) -> ExecResult:
         reply = self._connection.request({
             "kind": "run", "command": command if isinstance(command, str) else list(command),
-            "stdin": encode_stdin(stdin), "timeout_s": timeout_s})
+            "stdin_b64": encode_stdin(stdin), "timeout_s": timeout_s})
         return ExecResult.model_validate(reply["result"])
 
     def close(self) -> None:

@@ -23,10 +23,10 @@ class SlotsBusy(SandboxError, RuntimeError):
 class ContainerSlots:
     """Per-tenant counters of live containers, with a queue for each tenant."""
 
-    def __init__(self) -> None:
+    def __init__(self, changed: threading.Condition | None = None) -> None:
         self._used: dict[str, int] = defaultdict(int)
         self._queued: dict[str, int] = defaultdict(int)
-        self._changed = threading.Condition()
+        self._changed = changed or threading.Condition()  # the ledger's, in the broker
 
     def reserve(self, tenant: str, wanted: int, limit: int) -> int:
         """Take up to ``wanted`` slots without waiting (for a warm pool); returns how many."""
@@ -37,7 +37,8 @@ class ContainerSlots:
 
     def acquire(self, tenant: str, limit: int, *, wait: bool, notify: Callable[[str], None],
                 gone: Callable[[], bool]) -> None:
-        """Take one slot for a call, queueing behind the tenant's own calls while it has none."""
+        """Take one slot for a call, queueing behind the tenant's own calls while it has none.
+        ``notify`` runs outside the lock (it may queue a notice for a client that never reads)."""
         with self._changed:
             if self._used[tenant] < limit:
                 self._used[tenant] += 1
@@ -45,15 +46,20 @@ class ContainerSlots:
             if not wait:
                 raise SlotsBusy(f"you already have {self._used[tenant]} container(s), your limit "
                                 f"is {limit}: retry when one ends (or let the call wait)")
-            notify(f"queued: {self._used[tenant]} of your {limit} container(s) are busy")
+            busy = self._used[tenant]
             self._queued[tenant] += 1
-            try:
-                while self._used[tenant] >= limit:
+        try:
+            notify(f"queued: {busy} of your {limit} container(s) are busy")
+            while True:
+                with self._changed:
+                    if self._used[tenant] < limit:
+                        self._used[tenant] += 1
+                        return
                     self._changed.wait(POLL_S)
-                    if gone():
-                        raise ClientGone()
-                self._used[tenant] += 1
-            finally:
+                if gone():
+                    raise ClientGone()
+        finally:
+            with self._changed:
                 self._queued[tenant] -= 1
 
     def release(self, tenant: str, count: int = 1) -> None:

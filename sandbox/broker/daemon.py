@@ -8,6 +8,7 @@ SIGINT end every session cleanly.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ from .host_policy import load_host_policy
 from .server import Broker
 
 log = logging.getLogger("avo.sandboxd")
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter (malloc.h)
 
 
 def check(config: Path) -> int:
@@ -34,8 +36,19 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _return_large_frees() -> None:
+    """Allocate every block over 1 MiB with its own mapping, so a request's frame goes back to
+    the system once handled (glibc's adaptive threshold would keep it in a thread's arena,
+    and idle connections would hold that memory: the frame bounds count bytes in use)."""
+    try:
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 2**20)
+    except (OSError, AttributeError):
+        pass  # not glibc: its allocator decides
+
+
 def serve(config: Path) -> int:
     """Run the broker until SIGTERM/SIGINT."""
+    _return_large_frees()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="avo-sandboxd: %(message)s")
     if os.geteuid() != 0:
         raise PolicyError("avo-sandboxd runs as root (it alone talks to dockerd and pins mounts): "
@@ -50,6 +63,9 @@ def serve(config: Path) -> int:
              policy.name, policy.socket, containers, pins)
     try:
         broker.serve_forever()
+    except Exception as exc:  # noqa: BLE001 - anything but a stop signal is fatal: say so, exit non-zero
+        log.error("fatal: %s: %s (exiting; systemd restarts the broker)", type(exc).__name__, exc)
+        return 1
     finally:
         broker.shutdown()
         log.info("stopped")

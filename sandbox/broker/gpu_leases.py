@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import GpuUnavailable, PolicyError
 from ..policy import GpuSelection
@@ -56,24 +56,36 @@ def host_inventory(policy: HostPolicy) -> list[GpuDevice]:
 
 @dataclass(frozen=True)
 class Holder:
-    """Who holds a lease: shown to whoever waits for the same GPU."""
+    """Who asks for a lease: shown to whoever waits for the same GPU."""
 
     session: str
     tenant: str
     pid: int
     run: str
+    group: str
 
     def describe(self) -> str:
         return f"{self.tenant} (pid {self.pid}, run {self.run})"
 
 
-class GpuLeases:
-    """The broker's table of who holds which GPU."""
+@dataclass
+class Lease:
+    """GPUs held by one lease group of one tenant, while any of its sessions is open."""
 
-    def __init__(self, devices: list[GpuDevice]) -> None:
+    tenant: str
+    group: str
+    holder: str
+    devices: list[GpuDevice]
+    sessions: set[str] = field(default_factory=set)
+
+
+class GpuLeases:
+    """The broker's table of who holds which GPU (part of :class:`.ledger.Ledger`)."""
+
+    def __init__(self, devices: list[GpuDevice], changed: threading.Condition | None = None) -> None:
         self._devices = {gpu.uuid: gpu for gpu in devices}
-        self._holders: dict[str, Holder] = {}
-        self._changed = threading.Condition()
+        self._leases: dict[tuple[str, str], Lease] = {}
+        self._changed = changed or threading.Condition()  # the ledger's, in the broker
 
     @property
     def devices(self) -> list[GpuDevice]:
@@ -107,42 +119,77 @@ class GpuLeases:
             raise PolicyError(f"{wanted} GPU(s) asked, you have {len(pool)} ({names})")
         return wanted, pool
 
+    def _holder_of(self, uuid: str) -> Lease | None:
+        return next((lease for lease in self._leases.values() if any(g.uuid == uuid for g in lease.devices)), None)
+
+    def _join(self, lease: Lease, holder: Holder, wanted: int, pool: list[GpuDevice], mode: str) -> list[GpuDevice]:
+        """A session of a group that already holds GPUs shares that lease (never a second one)."""
+        held = {gpu.uuid for gpu in lease.devices}
+        fits = {gpu.uuid for gpu in pool} <= held if mode == "devices" else wanted <= len(held)
+        if not fits:
+            raise PolicyError(f"lease group {lease.group!r} already holds GPU(s) "
+                              f"{', '.join(str(g.index) for g in lease.devices)}: its sessions share that "
+                              f"lease; ask for the same GPUs, or use another lease group")
+        lease.sessions.add(holder.session)
+        return list(lease.devices)
+
+    def _try(self, holder: Holder, rule: TenantRule, wanted: int, pool: list[GpuDevice],
+             mode: str) -> list[GpuDevice] | str:
+        """Under the lock: the leased devices, or why the request must wait."""
+        lease = self._leases.get((holder.tenant, holder.group))
+        if lease is not None:
+            return self._join(lease, holder, wanted, pool, mode)
+        mine = sum(len(lease.devices) for lease in self._leases.values() if lease.tenant == holder.tenant)
+        if mine + wanted > rule.max_gpus:
+            return f"your runs already hold {mine} GPU(s), your limit is {rule.max_gpus} at once"
+        free = [gpu for gpu in pool if self._holder_of(gpu.uuid) is None]
+        if len(free) >= wanted if mode == "count" else len(free) == len(pool):
+            leased = free[:wanted]
+            self._leases[(holder.tenant, holder.group)] = Lease(holder.tenant, holder.group, holder.describe(),
+                                                                leased, {holder.session})
+            return leased
+        return "; ".join(f"GPU {gpu.index} ({gpu.uuid}) held by {lease.holder}"
+                         for gpu in pool if (lease := self._holder_of(gpu.uuid)) is not None)
+
     def acquire(self, holder: Holder, rule: TenantRule, selection: GpuSelection, *, wait: bool,
                 notify: Callable[[str], None], gone: Callable[[], bool]) -> list[GpuDevice]:
-        """Lease the GPUs ``selection`` asks for to ``holder``, waiting while they are busy."""
+        """Lease the GPUs ``selection`` asks for to ``holder``'s lease group, waiting while they
+        are busy or the tenant's other runs hold its limit. ``notify`` runs outside the lock."""
         if not selection.requested:
             return []
         wanted, pool = self.choose(rule, selection)
         told = ""
-        with self._changed:
-            while True:
-                free = [gpu for gpu in pool if gpu.uuid not in self._holders]
-                enough = len(free) >= wanted if selection.mode == "count" else len(free) == len(pool)
-                if enough:
-                    leased = free[:wanted]
-                    for gpu in leased:
-                        self._holders[gpu.uuid] = holder
-                    return leased
-                busy = "; ".join(f"GPU {gpu.index} ({gpu.uuid}) held by {self._holders[gpu.uuid].describe()}"
-                                 for gpu in pool if gpu.uuid in self._holders)
-                if not wait:
-                    raise GpuUnavailable(f"no free GPU for you now: {busy} (without --no-wait the run waits)")
-                if busy != told:
-                    notify(f"waiting for {wanted} GPU(s): {busy}")
-                    told = busy
+        while True:
+            with self._changed:
+                outcome = self._try(holder, rule, wanted, pool, selection.mode)
+            if not isinstance(outcome, str):
+                return outcome
+            if not wait:
+                raise GpuUnavailable(f"no free GPU for you now: {outcome} (without --no-wait the run waits)")
+            if outcome != told:
+                notify(f"waiting for {wanted} GPU(s): {outcome}")
+                told = outcome
+            with self._changed:
                 self._changed.wait(POLL_S)
-                if gone():
-                    raise ClientGone()
+            if gone():
+                raise ClientGone()
 
     def release(self, session: str) -> None:
-        """End every lease of ``session`` and wake whoever waits."""
+        """``session`` no longer holds its group's lease; the lease ends with its last session."""
         with self._changed:
-            for uuid in [uuid for uuid, holder in self._holders.items() if holder.session == session]:
-                del self._holders[uuid]
+            for key, lease in list(self._leases.items()):
+                lease.sessions.discard(session)
+                if not lease.sessions:
+                    del self._leases[key]
             self._changed.notify_all()
+
+    def held_by(self) -> dict[str, tuple[str, str]]:
+        """GPU UUID -> (tenant, lease group) of every lease now."""
+        with self._changed:
+            return {gpu.uuid: (lease.tenant, lease.group) for lease in self._leases.values() for gpu in lease.devices}
 
     def snapshot(self) -> list[dict[str, object]]:
         with self._changed:
-            return [{"index": gpu.index, "uuid": gpu.uuid, "cpus": gpu.cpus,
-                     "holder": self._holders[gpu.uuid].describe() if gpu.uuid in self._holders else None}
+            holders = {gpu.uuid: lease.holder for lease in self._leases.values() for gpu in lease.devices}
+            return [{"index": gpu.index, "uuid": gpu.uuid, "cpus": gpu.cpus, "holder": holders.get(gpu.uuid)}
                     for gpu in self._devices.values()]

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from ..errors import SandboxError
 from ..policy import MIN_FS_SIZE, MIN_MEMORY, container_path, parse_size
+from .limits import BrokerLimits
 
 DEFAULT_PATH = Path("/etc/avo/sandboxd.yaml")
 #: Container paths the broker fills itself from root-owned files, whatever a caller asks:
@@ -122,6 +123,7 @@ class HostPolicy(BaseModel):
     gpus: list[GpuDevice] = Field(default_factory=list)
     supplied_mounts: dict[str, Path] = Field(default_factory=dict)
     tenants: list[TenantRule] = Field(default_factory=list)
+    limits: BrokerLimits = Field(default_factory=BrokerLimits)
 
     @field_validator("supplied_mounts")
     @classmethod

@@ -12,6 +12,7 @@ while the broker waits on the caller's behalf (a busy GPU, a full container quot
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 from typing import Annotated, Any, Literal
@@ -24,6 +25,7 @@ from .. import errors
 MAX_MESSAGE = 64 * 2**20
 _HEADER = 4
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}$"
+_GROUP = r"^[A-Za-z0-9][A-Za-z0-9_.:@+/-]{0,255}$"
 
 
 class OpenSession(BaseModel):
@@ -36,6 +38,9 @@ class OpenSession(BaseModel):
     workspace: str
     run_id: str = Field(pattern=_NAME)
     purpose: str = Field(pattern=_NAME)
+    #: Sessions of one tenant with the same group share one GPU lease, held while any of
+    #: them is open (default: the run id; parallel agents use ``{run_id}/agent{i}``).
+    lease_group: str | None = Field(default=None, pattern=_GROUP)
 
 
 class RunCall(BaseModel):
@@ -45,7 +50,7 @@ class RunCall(BaseModel):
 
     kind: Literal["run"]
     command: list[str] | str
-    stdin: str | None = None  # latin-1 text of the raw bytes (JSON has no bytes)
+    stdin_b64: str | None = None  # base64 of the raw bytes: 4/3 of their size, where JSON escapes take 6x
     timeout_s: float | None = Field(default=None, gt=0)
 
 
@@ -87,16 +92,26 @@ def error_reply(exc: BaseException) -> dict[str, Any]:
 
 
 def encode_stdin(data: bytes | None) -> str | None:
-    return None if data is None else data.decode("latin-1")
+    return None if data is None else base64.b64encode(data).decode("ascii")
 
 
 def decode_stdin(text: str | None) -> bytes | None:
-    return None if text is None else text.encode("latin-1")
+    return None if text is None else base64.b64decode(text, validate=True)
+
+
+def frame(message: dict[str, Any]) -> bytes:
+    """One message as it goes on the wire: a 4-byte big-endian length, then the JSON."""
+    data = json.dumps(message, separators=(",", ":")).encode()
+    return len(data).to_bytes(_HEADER, "big") + data
 
 
 def send(connection: socket.socket, message: dict[str, Any]) -> None:
-    data = json.dumps(message, separators=(",", ":")).encode()
-    connection.sendall(len(data).to_bytes(_HEADER, "big") + data)
+    data = frame(message)
+    if len(data) - _HEADER > MAX_MESSAGE:
+        raise errors.PolicyError(f"this request is {len(data) - _HEADER} bytes once framed, the broker takes at "
+                                 f"most {MAX_MESSAGE} (stdin over about {MAX_MESSAGE * 3 // 4 // 2**20} MiB): "
+                                 f"pass large data through the workspace instead")
+    connection.sendall(data)
 
 
 def _exactly(connection: socket.socket, size: int) -> bytes | None:

@@ -6,6 +6,7 @@ protocol messages: what a hostile client could send) and ``docker`` (try the
 Docker socket directly).
 """
 
+import hashlib
 import json
 import os
 import socket
@@ -22,6 +23,9 @@ def sandbox_mode(request: dict) -> None:
     from sandbox import Sandbox, SandboxError, SandboxPolicy
 
     policy = SandboxPolicy(**{"backend": "broker", "broker_socket": request["socket"], **request.get("policy", {})})
+    start = request.get("start_after")  # a barrier: open only once the test creates this file
+    while start and not os.path.exists(start):
+        time.sleep(0.002)
     try:
         sandbox = Sandbox(policy, Path(request["workspace"]), run_id=request.get("run_id", "tenant-run"))
     except SandboxError as exc:
@@ -30,6 +34,15 @@ def sandbox_mode(request: dict) -> None:
     emit("open", gpus=getattr(sandbox._backend, "gpus", None))  # the broker's lease (none with slurm)
     try:
         for command in request.get("calls", []):
+            if isinstance(command, dict) and "stdin_random" in command:  # binary stdin of that many bytes
+                data = os.urandom(command["stdin_random"])
+                try:
+                    result = sandbox.exec(command["command"], stdin=data)
+                except SandboxError as exc:
+                    emit("error", type=type(exc).__name__, message=str(exc))
+                    return
+                emit("result", sent_sha256=hashlib.sha256(data).hexdigest(), **result.model_dump())
+                continue
             if isinstance(command, dict):  # an action of the tenant on the host, between calls
                 operation, *paths = command["host"]
                 {"rename": os.rename, "symlink": os.symlink}[operation](*paths)

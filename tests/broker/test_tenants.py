@@ -70,8 +70,10 @@ def test_tenant_runs_a_call_through_the_broker_as_itself_and_it_is_audited(broke
                                                           "Seccomp": "2"}
     assert (workspace / "made.txt").stat().st_uid == uid_of("avo-t1")
     audit = [line for line in broker.audit() if line.get("run") == "r-basic"]
-    assert len(audit) == 1
-    line = audit[0]
+    assert [line["event"] for line in audit] == ["open", "call", "close"], audit
+    assert {line["uid"] for line in audit} == {uid_of("avo-t1")}
+    assert audit[0]["workspace"] == str(workspace) and audit[2]["reason"] == "closed by the client"
+    line = audit[1]
     assert (line["event"], line["tenant"], line["uid"], line["image"], line["exit"], line["gpus"]) == (
         "call", "avo-t1", uid_of("avo-t1"), IMAGE, 0, [])
     assert line["command_sha256"] == hashlib.sha256(script.encode()).hexdigest()
@@ -226,7 +228,10 @@ def test_the_broker_speaks_no_docker_api(broker: TestBroker, code: Path) -> None
         "GET /containers/json HTTP/1.1\r\nHost: docker\r\n\r\n"]})[-1]["replies"]
     assert "not a broker request" in replies[0]["message"]
     assert "no run session" in replies[1]["message"]
-    assert replies[2] is None  # an HTTP request gets the connection closed, nothing else
+    # An HTTP request reads as a 1.2 GB frame: refused by its size before any byte more is read.
+    assert "over the broker's limit" in replies[2]["message"], replies
+    refused = [line for line in broker.audit() if line["event"] == "refused" and line["uid"] == uid_of("avo-t1")]
+    assert {"containers", "run", "frame"} <= {line["request"] for line in refused}, refused
 
 
 # Fair share ----------------------------------------------------------------------------------
@@ -277,17 +282,28 @@ def test_tenants_cannot_see_stop_or_read_each_others_containers(broker: TestBrok
         _wait_for(lambda: _running("t1-private"), what="tenant 1's call")
         container = _running("t1-private")[0]
         replies = run_tenant("avo-t2", code, {"mode": "raw", "socket": broker.socket, "messages": [
-            {"kind": "status"}, {"kind": "gc"}, {"kind": "gc", "run_id": "t1-private"},
-            {"kind": "attach", "container": container}, {"kind": "run", "command": "docker logs " + container}]})
-        status, everything, theirs, attach, logs = replies[-1]["replies"]
+            {"kind": "status"}, {"kind": "gc"}, {"kind": "gc", "run_id": "t1-private"}]})
+        status, everything, theirs = replies[-1]["replies"]
         assert _running("t1-private") == [container]  # still running after tenant 2's gc
+        # Tenant 2's own call looks for tenant 1's processes, and its session asks for tenant 1's
+        # workspace as the broker pinned it (the path dockerd mounts) and as tenant 1 owns it.
+        t1_session = next(line["session"] for line in broker.audit()
+                          if line["event"] == "open" and line.get("run") == "t1-private")
+        looking = run_tenant("avo-t2", code, _session(broker, broker.workspace("avo-t2"), calls=[
+            "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"]))
+        pinned, owned = (run_tenant("avo-t2", code, _session(broker, broker.workspace("avo-t2"), policy={
+            "memory": "256m", "read_only_mounts": [{"host": str(path), "container": "/mnt/theirs"}]}))
+            for path in (broker.pins / t1_session / "workspace", broker.roots / "avo-t1"))
     finally:
         events = _events(holder)
     assert status["ok"] and all(c["tenant"] == "avo-t2" for c in status["status"]["containers"]), status
     assert "avo-t1" not in {t["tenant"] for t in status["status"]["tenants"]}
     assert everything == {"ok": True, "removed": 0} and theirs == {"ok": True, "removed": 0}
-    assert attach["ok"] is False and logs["ok"] is False
-    assert "t1-output" not in str(replies)
+    result = [e for e in looking if e["event"] == "result"]
+    assert result and "sleep 4" not in result[0]["stdout"] and "cat" in result[0]["stdout"], looking
+    for refused in (pinned, owned):
+        assert refused[0]["event"] == "error" and refused[0]["type"] == "PolicyError", refused
+    assert "t1-output" not in str(replies) + str(looking)
     assert [e["stdout"] for e in events if e["event"] == "result"] == ["t1-output\nt1-done\n"]
 
 
@@ -409,8 +425,13 @@ def test_stopping_the_broker_ends_every_session_cleanly(code: Path) -> None:
         assert not containers_labelled(f"avo.broker={name}") and not _pinned(stopping)
         error = [e for e in _events(caller) if e["event"] == "error"][0]
         assert error["type"] == "BrokerUnavailable", error
+        audit = stopping.audit()
     finally:
         stopping.remove()
+    # The call cut short by the stop is in the audit log, and so is the session's end.
+    interrupted = [line for line in audit if line["event"] == "interrupted" and line["run"] == "stopped"]
+    assert interrupted and interrupted[0]["uid"] == uid_of("avo-t1") and interrupted[0]["calls"] == 1, audit
+    assert [line["event"] for line in audit][-1] == "stopped"
 
 
 def _pinned(broker: TestBroker) -> list[str]:

@@ -49,3 +49,11 @@ def test_the_units_pre_start_check_passes_on_the_installed_policy() -> None:
     result = subprocess.run(check, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result
     assert "valid" in result.stdout + result.stderr
+
+
+def test_the_unit_restarts_the_broker_on_any_exit_with_room_for_its_connections() -> None:
+    """A fatal error exits non-zero (tests/broker/test_shared_state_attacks.py) and any exit
+    restarts it; 1024 descriptors (the default) would not hold the default 1024 connections."""
+    keys = dict(line.split("=", 1) for line in UNIT.read_text().splitlines() if "=" in line and not line.startswith("#"))
+    assert keys["Restart"] == "always"
+    assert int(keys["LimitNOFILE"]) >= 4 * 1024

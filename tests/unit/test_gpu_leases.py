@@ -21,7 +21,7 @@ RULE = TenantRule(group="g", gpus=[0, "GPU-222-test"], max_gpus=2)
 
 
 def _holder(name: str) -> Holder:
-    return Holder(session=name, tenant=f"user-{name}", pid=100, run=f"run-{name}")
+    return Holder(session=name, tenant=f"user-{name}", pid=100, run=f"run-{name}", group=f"run-{name}")
 
 
 def _acquire(leases: GpuLeases, name: str, spec: str | int, *, wait: bool = False, notices: list | None = None,
@@ -102,3 +102,35 @@ def test_container_slots_queue_per_tenant_and_keep_one_for_calls() -> None:
     waiter.join(5)
     assert not waiter.is_alive() and slots.snapshot()["alice"] == {"containers": 3, "queued": 0}
     assert notices == ["queued: 3 of your 3 container(s) are busy"]
+
+
+def test_sessions_of_one_lease_group_share_its_lease_until_the_last_one_ends() -> None:
+    leases = GpuLeases(GPUS)
+    rule = TenantRule(group="g", gpus=[0, 1, 2], max_gpus=2)
+
+    def ask(session: str, group: str, spec: str) -> list[int]:
+        holder = Holder(session=session, tenant="alice", pid=1, run="r", group=group)
+        return [g.index for g in leases.acquire(holder, rule, GpuSelection.parse(spec), wait=False,
+                                                notify=print, gone=lambda: False)]
+
+    assert ask("shell", "r/agent0", "count=1") == [0]
+    assert ask("score", "r/agent0", "count=1") == [0]  # the same lease, not a second GPU
+    assert ask("hidden", "r/agent0", "0") == [0]  # by name, within the group's lease
+    assert ask("shell1", "r/agent1", "count=1") == [1]  # another group: its own lease
+    with pytest.raises(PolicyError, match="already holds GPU"):
+        ask("big", "r/agent0", "count=2")
+    leases.release("shell")
+    leases.release("hidden")
+    assert leases.held_by()["GPU-000-test"] == ("alice", "r/agent0")  # "score" still holds it
+    leases.release("score")
+    assert "GPU-000-test" not in leases.held_by()
+
+
+def test_a_tenants_gpu_limit_counts_every_lease_it_holds() -> None:
+    leases = GpuLeases(GPUS)
+    rule = TenantRule(group="g", gpus=[0, 1, 2], max_gpus=1)
+    first = Holder(session="a", tenant="alice", pid=1, run="r1", group="r1")
+    second = Holder(session="b", tenant="alice", pid=1, run="r2", group="r2")
+    leases.acquire(first, rule, GpuSelection.parse("count=1"), wait=False, notify=print, gone=lambda: False)
+    with pytest.raises(GpuUnavailable, match="already hold 1 GPU"):
+        leases.acquire(second, rule, GpuSelection.parse("count=1"), wait=False, notify=print, gone=lambda: False)
