@@ -40,16 +40,23 @@ OWNER_PREFIX = "avo:"
 
 def resource_options(policy: SandboxPolicy) -> list[str]:
     """``sbatch`` options for the resources of ``policy.slurm`` (shared by holders and batch runs).
-    CPUs and memory default to what one call's container may use."""
+    CPUs and memory default to what one call's container may use. ``extra_args`` come first:
+    sbatch lets a later option win, and the caller appends its own after these."""
     slurm = policy.slurm
     memory_mb = math.ceil(policy.memory_bytes / 2**20)
-    options = ["--nodes=1", "--ntasks=1", f"--cpus-per-task={slurm.cpus_per_task or math.ceil(policy.cpus)}",
+    options = [*slurm.extra_args, "--nodes=1", "--ntasks=1",
+               f"--cpus-per-task={slurm.cpus_per_task or math.ceil(policy.cpus)}",
                f"--mem={slurm.mem or f'{memory_mb}M'}"]
     for flag, value in (("partition", slurm.partition), ("account", slurm.account), ("qos", slurm.qos),
                         ("time", slurm.time), ("gres", slurm.gres)):
         if value:
             options.append(f"--{flag}={value}")
-    return [*options, *slurm.extra_args]
+    return options
+
+
+def output_option(path: Path) -> str:
+    """``--output=PATH`` with sbatch's filename patterns escaped (a ``%`` in state_dir is a folder's name)."""
+    return "--output=" + str(path).replace("%", "%%")
 
 
 def owner_comment(run_id: str) -> str:
@@ -157,8 +164,8 @@ def submit_holder(policy: SandboxPolicy, run_id: str, heartbeat: Heartbeat) -> A
         f"--heartbeat {shlex.quote(str(beat))} --stale-after {slurm.stale_after_s:g} "
         f"--poll {max(0.5, min(slurm.heartbeat_s, 5.0)):g} --node-backend {slurm.node_backend}",
         ""])
-    options = [f"--job-name={HOLDER_PREFIX}{run_id}", f"--output={log}", f"--comment={owner_comment(run_id)}",
-               "--export=PATH,HOME", *resource_options(policy)]
+    options = [*resource_options(policy), f"--job-name={HOLDER_PREFIX}{run_id}", output_option(log),
+               f"--comment={owner_comment(run_id)}", "--export=PATH,HOME"]
     try:
         job_id = submit_batch(options, script)
     except BaseException:

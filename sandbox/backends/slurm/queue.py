@@ -123,8 +123,9 @@ def queued_job(job_id: int) -> QueuedJob | None:
 
 
 def submit_batch(options: Sequence[str], script: str) -> int:
-    """``sbatch --parsable OPTIONS`` with ``script`` on stdin; the new job's id."""
-    out = run_command(["sbatch", "--parsable", *options], input_text=script)
+    """``sbatch OPTIONS --parsable`` with ``script`` on stdin; the new job's id (``--parsable``
+    last, after the user's ``extra_args`` among ``options``)."""
+    out = run_command(["sbatch", *options, "--parsable"], input_text=script)
     try:
         return int(out.strip().split(";")[0])
     except ValueError:
