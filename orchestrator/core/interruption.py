@@ -22,10 +22,13 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from sandbox import host_link
+
 __all__ = ["Interruption", "RunAborted", "SIGNALS"]
 
 #: The signals handled, with the name a user knows each by.
 SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+_SIGNUMS = {name: signum for signum, name in SIGNALS.items()}
 _POLL_S = 0.05
 
 
@@ -69,10 +72,24 @@ class Interruption:
             return
         previous = {signum: signal.signal(signum, self._on_signal) for signum in SIGNALS}
         try:
-            yield
+            with host_link.linked(self._abort_if_stopping, self._abort_from_elsewhere):
+                yield
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+    def _abort_if_stopping(self) -> None:
+        """The sandbox's waits outside a step (the Slurm queue): any stop request ends them at once."""
+        if self.requested_by is not None:
+            raise RunAborted(_SIGNUMS.get(self.requested_by, signal.SIGINT))
+
+    def _abort_from_elsewhere(self, detail: str) -> None:
+        """Abort as SIGTERM does (a user cancelled the run's Slurm job); callable from any thread."""
+        print(f"avo: {detail}: aborting the run as on SIGTERM", file=sys.stderr)
+        self.request_stop(detail)  # so that the signal below aborts rather than asks
+        main = threading.main_thread().ident
+        assert main is not None
+        signal.pthread_kill(main, signal.SIGTERM)
 
     def critical(self) -> AbstractContextManager[None]:
         """An abort arriving inside waits for the block to finish, then is raised."""

@@ -104,3 +104,23 @@ def test_the_live_view_shows_a_run_waiting_in_the_queue() -> None:
     state.apply({"kind": "slurm_allocation", "job_id": 7, "state": "RUNNING", "node": "gpu07"})
     console.print(state.render())
     assert "slurm job 7: running on gpu07" in console.export_text()
+
+
+def test_max_step_count_is_read_from_scontrol_show_config() -> None:
+    from sandbox.backends.slurm.queue import parse_max_step_count
+
+    config = ("Configuration data as of 2026-12-05T18:30:00\nMaxJobCount             = 10000\n"
+              "MaxStepCount            = 40000\nMaxTasksPerNode         = 512\n")
+    assert parse_max_step_count(config) == 40000
+    assert parse_max_step_count("MaxStepCount=7") == 7
+    assert parse_max_step_count("MaxStepCountX = 5\nMaxJobCount = 3") is None
+    assert parse_max_step_count("MaxStepCount = (null)") is None
+    assert parse_max_step_count("MaxStepCount = 0") is None
+
+
+def test_the_effective_step_limit_is_the_smaller_and_renewal_starts_before_it() -> None:
+    from sandbox.backends.slurm.lease import renew_at, step_limit
+
+    assert step_limit(100, 40000) == 100 and step_limit(None, 40000) == 40000 and step_limit(50000, 40000) == 40000
+    assert step_limit(None, None) is None and step_limit(6, None) == 6
+    assert renew_at(40000) == 36000 and renew_at(6) == 5 and renew_at(1) == 1

@@ -35,6 +35,8 @@ from .steps import SOURCE_ROOT, helper_python
 #: allocation (no holder, no renewal; the job ends with the run).
 ENCLOSING_ENV = "AVO_SLURM_ALLOCATION"
 HOLDER_PREFIX = "avo-hold-"
+#: How often a wait in the queue looks at the stop request (squeue itself is polled every poll_s).
+STOP_LOOK_S = 0.1
 OWNER_PREFIX = "avo:"
 
 
@@ -83,6 +85,7 @@ class Allocation:
     log: Path | None = None
     node: str = ""
     end_time: int = 0
+    steps: int = 0  # job steps started in it (its share of the site's MaxStepCount)
 
     def release(self) -> None:
         """Let go: the heartbeat file goes (the holder exits on its own, even if the
@@ -176,9 +179,11 @@ def submit_holder(policy: SandboxPolicy, run_id: str, heartbeat: Heartbeat) -> A
 
 
 def wait_running(allocation: Allocation, poll_s: float, on_state: Callable[[QueuedJob], None],
-                 stopped: threading.Event | None = None) -> QueuedJob:
+                 stopped: threading.Event, check_stop: Callable[[], None] | None = None) -> QueuedJob:
     """Poll ``squeue`` until the job runs, reporting each new (state, reason). A job that
-    vanishes before it runs ends the wait with SlurmError: the wait always ends."""
+    vanishes before it runs ends the wait with SlurmError: the wait always ends. Between
+    two looks, ``stopped`` (the run's allocation is closing) and ``check_stop`` (the host's
+    stop request: it raises) are watched every ``STOP_LOOK_S``, so a stop never waits a poll."""
     seen: tuple[str, str] | None = None
     while True:
         job = queued_job(allocation.job_id)
@@ -192,10 +197,12 @@ def wait_running(allocation: Allocation, poll_s: float, on_state: Callable[[Queu
         if job.running:
             allocation.node, allocation.end_time = job.nodes, job.end_time
             return job
-        if stopped is not None and stopped.wait(poll_s):
-            raise SlurmError(f"stopped while Slurm job {allocation.job_id} was still {job.state}")
-        if stopped is None:
-            time.sleep(poll_s)
+        next_look = time.monotonic() + poll_s
+        while (left := next_look - time.monotonic()) > 0:
+            if check_stop is not None:
+                check_stop()
+            if stopped.wait(min(left, STOP_LOOK_S)):
+                raise SlurmError(f"stopped while Slurm job {allocation.job_id} was still {job.state}")
 
 
 def sweep_orphans() -> list[int]:

@@ -54,7 +54,7 @@ class SlurmBackend:
         self.step_env_names: list[str] = []  # what a step on the node was given, for the record
         try:
             self._check_node()
-            if on_event is not None:
+            if on_event is not None and self.job_id is not None and self._lease.first_look(self.job_id):
                 on_event("slurm_node", {"job_id": self.job_id, "node": self.node, "gpus": self.node_gpus})
         except BaseException:
             self.close()
