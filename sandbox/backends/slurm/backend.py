@@ -95,7 +95,9 @@ class SlurmBackend:
             try:
                 return run_helper(allocation.job_id, action, request, python=self._python, timeout_s=timeout_s,
                                   reply_limit=self._reply_limit)
-            except BaseException:
+            except BaseException as exc:
+                if isinstance(exc, SlurmError):  # raises why instead, if a user cancelled the job
+                    self._lease.step_failed(allocation)  # (then its holder sweeps the node)
                 if sweep_call is not None:
                     self._sweep(allocation.job_id, {LABEL_CALL: sweep_call})
                 raise

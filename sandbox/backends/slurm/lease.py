@@ -28,10 +28,12 @@ from ...policy import SandboxPolicy
 from ..base import EventSink
 from .allocation import (ENCLOSING_ENV, Allocation, Heartbeat, resource_options, submit_holder,
                          sweep_orphans, wait_running)
-from .queue import QueuedJob, ended_state, queued_job, site_max_steps
+from .queue import QueuedJob, ended_state, queued_job, settled_state, site_max_steps
 from .run_records import RunRecord
 
 log = logging.getLogger("avo.sandbox.slurm")
+#: How long a failed step waits for its job to finish completing, to learn whether it was cancelled.
+SETTLE_S = 15.0
 
 
 def _quiet(kind: str, data: dict[str, Any]) -> None:
@@ -173,10 +175,16 @@ class RunAllocation:
             except SlurmError as exc:
                 log.warning("squeue failed (will retry): %s", exc)
                 continue
+            if job is not None and job.state == "COMPLETING":
+                continue  # ending: cancelled, preempted or failed, which its state says once it is over
             lost = current is not None and job is None
             if lost:
                 assert current is not None
-                if self._cancelled(current):
+                try:
+                    state = ended_state(current.job_id)
+                except SlurmError:
+                    state = None
+                if self._cancelled(current, state):
                     return
                 self._emit("slurm_lost", {"job_id": current.job_id, "detail": current.log_tail()})
                 with self._changed:
@@ -186,17 +194,27 @@ class RunAllocation:
                 continue
             self._replace(current if not lost else None)
 
-    def _cancelled(self, current: Allocation) -> bool:
-        """Whether a user cancelled the run's job; if so, calls fail from now on and the host is
-        told to stop the run. Preemption, node failure and the time limit end in other states."""
+    def step_failed(self, allocation: Allocation) -> None:
+        """A step in ``allocation`` failed. If a user cancelled the job, that is why: raise that,
+        and tell the host now rather than at the watcher's next look (the run would otherwise
+        carry on to its next call)."""
         try:
-            state = ended_state(current.job_id)
+            state = settled_state(allocation.job_id, SETTLE_S)
         except SlurmError:
-            state = None
+            return
+        if self._cancelled(allocation, state) and self._failure is not None:
+            raise self._failure
+
+    def _cancelled(self, current: Allocation, state: str | None) -> bool:
+        """Whether a user cancelled the run's job; if so (once, whoever notices first), calls fail
+        from now on and the host is told to stop the run. Preemption, node failure and the time
+        limit end in other states, and the allocation is replaced."""
         if state != "CANCELLED":
             return False
         detail = f"Slurm job {current.job_id} was cancelled (scancel)"
         with self._changed:
+            if self._current is not current:
+                return True  # already handled
             self._current = None
             self._failure = SlurmError(f"{detail}: the run stops; resume it with `avo run CONFIG --resume`")
             self._changed.notify_all()

@@ -108,6 +108,17 @@ def ended_state(job_id: int) -> str | None:
     return job.state if job is not None else None
 
 
+def settled_state(job_id: int, timeout_s: float, poll_s: float = 0.2) -> str | None:
+    """The job's state once it is no longer COMPLETING (a job that was just cancelled completes
+    first), waiting up to ``timeout_s``; None once the controller forgot it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = _remembered({job_id}).get(job_id)
+        if job is None or job.state != "COMPLETING" or time.monotonic() >= deadline:
+            return job.state if job is not None else None
+        time.sleep(poll_s)
+
+
 def _remembered(wanted: set[int] | None) -> dict[int, QueuedJob]:
     """Every job among ``wanted`` (all of the user's when None) that squeue still lists, in any state."""
     if wanted is not None and not wanted:
