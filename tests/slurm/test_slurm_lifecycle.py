@@ -109,20 +109,25 @@ def test_a_missing_image_on_the_node_is_one_clear_error(slurm_policy: SandboxPol
         Sandbox(policy, tmp_path / "work")
 
 
-def test_a_workspace_the_node_cannot_see_is_one_clear_line(slurm_policy: SandboxPolicy, tmp_path: Path) -> None:
-    """The login side runs in a mount namespace of its own where the workspace is a private
-    tmpfs: what it writes there never reaches the node, as on a cluster without a shared filesystem."""
-    workspace = tmp_path / "private"
+@pytest.mark.parametrize("hidden", ["workspace", "state_dir"])
+def test_a_folder_the_node_cannot_see_is_one_clear_line(slurm_policy: SandboxPolicy, tmp_path: Path,
+                                                        hidden: str) -> None:
+    """The login side runs in a mount namespace of its own where the workspace (or the state
+    folder: holder logs, heartbeats) is a private tmpfs: what it writes there never reaches
+    the node, as on a cluster without a shared filesystem. Whether slurmd fails to open the
+    holder's log, the holder finds no heartbeat, or the probe finds no nonce, it is one line."""
+    workspace = tmp_path / "work"
     workspace.mkdir()
-    exec_cli = (f"mount -t tmpfs avo-private {workspace} && exec {sys.executable} -m orchestrator sandbox exec "
+    (tmp_path / ".avo").mkdir()  # the CLI's default state_dir is ~/.avo/slurm, HOME being tmp_path
+    private = workspace if hidden == "workspace" else tmp_path / ".avo"
+    exec_cli = (f"mount -t tmpfs avo-private {private} && exec {sys.executable} -m orchestrator sandbox exec "
                 f"--backend slurm --workspace {workspace} -- true")
-    state = slurm_policy.slurm.state_path
-    env = {**python_env(), "HOME": str(state.parent)}  # the CLI's default state_dir is ~/.avo/slurm
+    env = {**python_env(), "HOME": str(tmp_path)}
     done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", exec_cli],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=240)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 125, done.stderr
-    assert len(lines) == 1 and "does not see" in lines[0] and "filesystem that the login node" in lines[0], done.stderr
+    assert len(lines) == 1 and "filesystem that the login node and the compute nodes share" in lines[0], done.stderr
 
 
 def test_squeue_records_of_newer_slurm_parse_too() -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from ...errors import SlurmError
 from ...policy import SandboxPolicy
 from ..base import LABEL_HOST, LABEL_PID, owner_alive
-from .queue import QueuedJob, cancel, queued_job, queued_jobs, submit_batch
+from .queue import QueuedJob, cancel, ended_state, queued_job, queued_jobs, submit_batch
 from .steps import SOURCE_ROOT, helper_python
 
 #: Set in the environment of ``avo run --slurm``'s batch job: calls run in that job's own
@@ -38,6 +38,8 @@ HOLDER_PREFIX = "avo-hold-"
 #: How often a wait in the queue looks at the stop request (squeue itself is polled every poll_s).
 STOP_LOOK_S = 0.1
 OWNER_PREFIX = "avo:"
+SHARED_FS_FIX = ("put workspace_dir and sandbox.slurm.state_dir on a filesystem that the login node and the "
+                 "compute nodes share (home, project or scratch space)")
 
 
 def resource_options(policy: SandboxPolicy) -> list[str]:
@@ -98,6 +100,22 @@ class Allocation:
             cancel(self.job_id)
         except SlurmError:
             pass  # the holder still exits at its next look at the missing heartbeat
+
+    def why_ended(self) -> str:
+        """Why the job ended before serving a call, as one line naming the fix. A job that
+        started but whose log never appeared on this side ran where ``state_dir`` is another
+        folder (slurmd could not open its log, or the holder found no heartbeat and left)."""
+        tail = self.log_tail()
+        if tail:
+            return f"Slurm job {self.job_id} ended: {tail}"
+        try:
+            state = ended_state(self.job_id)
+        except SlurmError:
+            state = None
+        if state in ("CANCELLED", "PREEMPTED", "NODE_FAIL", "TIMEOUT", "DEADLINE", "BOOT_FAIL", "OUT_OF_MEMORY"):
+            return f"Slurm job {self.job_id} ended before serving a call ({state})"
+        return (f"Slurm job {self.job_id} ended before serving a call and its log {self.log} never appeared "
+                f"on this node: {SHARED_FS_FIX}")
 
     def log_tail(self, lines: int = 5) -> str:
         try:
@@ -188,9 +206,7 @@ def wait_running(allocation: Allocation, poll_s: float, on_state: Callable[[Queu
     while True:
         job = queued_job(allocation.job_id)
         if job is None:
-            tail = allocation.log_tail()
-            raise SlurmError(f"Slurm job {allocation.job_id} ended before it ran" + (f": {tail}" if tail else
-                             " (refused by the partition, cancelled, or failed at launch)"))
+            raise SlurmError(allocation.why_ended())
         if (job.state, job.reason) != seen:
             seen = (job.state, job.reason)
             on_state(job)

@@ -20,7 +20,9 @@ from ...errors import ImageMissing, PolicyError, SlurmError
 from ...policy import SandboxPolicy
 from ...result import ExecResult
 from ..base import LABEL_RUN, Command, EventSink, call_environment, shell_script
-from .lease import RunAllocation, close_run_allocation, open_run_allocation
+from .allocation import SHARED_FS_FIX
+from .lease import SETTLE_S, RunAllocation, close_run_allocation, open_run_allocation
+from .queue import settled_state
 from .steps import helper_python, run_helper
 from .wire import LABEL_CALL, CallRequest, ProbeRequest, Reply, SweepRequest
 
@@ -28,8 +30,6 @@ log = logging.getLogger("avo.sandbox.slurm")
 
 #: Time a start-of-run check or a sweep step may take (helper start-up and one engine call).
 CHECK_TIMEOUT_S = 120.0
-SHARED_FS_FIX = ("put workspace_dir (and sandbox.slurm.state_dir) on a filesystem that the login node and the "
-                 "compute nodes share (home, project or scratch space)")
 
 
 class SlurmBackend:
@@ -126,8 +126,14 @@ class SlurmBackend:
             for path in files:
                 path.write_text(nonce, encoding="utf-8")
             broker = self._policy.broker_socket if self._policy.slurm.node_backend == "broker" else None
-            reply = self._step("probe", ProbeRequest(nonces={str(p): nonce for p in files}, image=self._policy.image,
-                                                     broker_socket=broker), CHECK_TIMEOUT_S)
+            try:
+                reply = self._step("probe", ProbeRequest(nonces={str(p): nonce for p in files},
+                                                         image=self._policy.image, broker_socket=broker),
+                                   CHECK_TIMEOUT_S)
+            except SlurmError:
+                if current is not None and settled_state(current.job_id, SETTLE_S) != "RUNNING":
+                    raise SlurmError(current.why_ended()) from None  # the holder left: say why, not "no helper"
+                raise
         finally:
             for path in files:
                 path.unlink(missing_ok=True)
