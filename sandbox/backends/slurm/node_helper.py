@@ -34,7 +34,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ...errors import PolicyError, SandboxError
+from ...errors import GpuUnavailable, PolicyError, SandboxError
 from ...policy import GpuSelection, SandboxPolicy
 from .step_gpus import step_gpu_ids
 from .wire import LABEL_JOB, CallRequest, ProbeRequest, Reply, SweepRequest
@@ -133,6 +133,18 @@ HANDLERS: dict[str, Callable[[bytes, Mapping[str, str]], Reply]] = {
     "call": serve_call, "plan": serve_plan, "probe": serve_probe, "sweep": serve_sweep}
 
 
+def _slurm_fix(exc: SandboxError) -> str:
+    """The error as a slurm-backed run must read it: its GPUs come from ``sandbox.slurm.gres``
+    (``sandbox.gpus`` is already none), so doing without them means removing that."""
+    from ...gpu import INSTALL_FIX
+
+    message = str(exc)
+    if isinstance(exc, GpuUnavailable):
+        message = message.replace(INSTALL_FIX, INSTALL_FIX.replace(
+            "or set sandbox.gpus: none", "or remove sandbox.slurm.gres to run without GPUs"))
+    return message
+
+
 def _terminate(signum: int, frame: FrameType | None) -> Any:
     raise SystemExit(128 + signum)
 
@@ -156,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         reply = HANDLERS[args.action](raw, os.environ)
     except SandboxError as exc:
-        reply = Reply(node=_node(), error_type=type(exc).__name__, error=str(exc))
+        reply = Reply(node=_node(), error_type=type(exc).__name__, error=_slurm_fix(exc))
     except ValidationError as exc:
         reply = Reply(node=_node(), error_type=PolicyError.__name__, error=f"bad request to the node helper: {exc}")
     sys.stdout.write(reply.model_dump_json() + "\n")
