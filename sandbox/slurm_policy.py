@@ -40,6 +40,8 @@ class SlurmPolicy(BaseModel):
     step_grace_s: float = Field(default=60.0, gt=0)  # past a call's deadline before its step counts as lost
     #: Job steps one allocation may run before it is renewed; the site's MaxStepCount caps it.
     max_steps: int | None = Field(default=None, gt=0)
+    #: Calls go to one long-lived helper step per allocation; False: one job step per call.
+    persistent_helper: bool = True
 
     @field_validator("extra_args")
     @classmethod

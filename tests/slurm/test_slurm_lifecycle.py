@@ -164,7 +164,7 @@ def test_a_cancelled_step_leaves_no_container(slurm_policy: SandboxPolicy, tmp_p
         job = sandbox._backend.job_id  # type: ignore[union-attr]
         steps = subprocess.run(["squeue", "--steps", "-h", "-o", "%i %j", "-j", str(job)],
                                capture_output=True, text=True, check=True).stdout.split("\n")
-        [step] = [line.split()[0] for line in steps if line.endswith(" avo-call")]
+        [step] = [line.split()[0] for line in steps if line.endswith(" avo-serve")]
         subprocess.run(["scancel", step], check=True)
         caller.join(timeout=60)
         assert isinstance(outcome[0], SlurmError), outcome

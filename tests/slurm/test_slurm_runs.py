@@ -32,6 +32,7 @@ def test_a_replay_run_commits_versions_through_a_held_allocation(tmp_path: Path,
     events = list(read_events(config.run_log_path))
     jobs = {e["job_id"] for e in events if e["kind"] == "slurm_allocation"}
     assert len(jobs) == 1, "the shell and the scorer share one allocation"
+    assert [e["kind"] for e in events].count("slurm_node") == 1, "the node and its GPUs are said once per run"
     shown = [describe(e) for e in events if e["kind"].startswith("slurm_")]
     assert f"slurm job {jobs.pop()}: running on {slurm_cluster}" in shown, shown
     shell = [e for e in events if e["kind"] == "agent_tool" and e.get("tool") == "run_shell"]

@@ -134,9 +134,11 @@ def test_scancel_of_a_batch_run_stops_it(tmp_path: Path, slurm_cluster: str,
 
 def test_the_allocation_is_renewed_before_its_steps_reach_max_steps(slurm_policy: SandboxPolicy,
                                                                      tmp_path: Path) -> None:
-    """max_steps 4 (the site's MaxStepCount is 40,000): renewal starts at step 3, and no
-    allocation runs more than 4 steps."""
-    policy = slurm_policy.model_copy(update={"slurm": slurm_policy.slurm.model_copy(update={"max_steps": 4})})
+    """max_steps 4 (the site's MaxStepCount is 40,000), one step per call (the fallback to a
+    persistent helper, whose calls cost no step): renewal starts at step 3, and no allocation
+    runs more than 4 steps."""
+    policy = slurm_policy.model_copy(update={"slurm": slurm_policy.slurm.model_copy(
+        update={"max_steps": 4, "persistent_helper": False})})
     events: list = []
     with Sandbox(policy, tmp_path / "work", on_event=lambda kind, data: events.append((kind, data))) as sandbox:
         first = sandbox._backend.job_id  # type: ignore[union-attr]

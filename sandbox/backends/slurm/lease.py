@@ -97,8 +97,8 @@ class RunAllocation:
 
     @contextmanager
     def use(self) -> Iterator[Allocation]:
-        """The allocation a call's job step runs in, held for the call (renewal waits for it).
-        An allocation whose steps reached the limit takes no more: the call waits for its renewal."""
+        """The allocation a call runs in, held for the call (renewal waits for it). An allocation
+        whose steps reached the limit takes no more calls: they wait for its renewal."""
         with self._changed:
             while self._current is None or (self._limit is not None and self._current.steps >= self._limit):
                 if self._closed.is_set():
@@ -107,7 +107,6 @@ class RunAllocation:
                     raise self._failure
                 self._changed.wait(1.0)
             allocation = self._current
-            allocation.steps += 1
             self._in_flight[allocation.job_id] = self._in_flight.get(allocation.job_id, 0) + 1
         try:
             yield allocation
@@ -115,6 +114,11 @@ class RunAllocation:
             with self._changed:
                 self._in_flight[allocation.job_id] -= 1
             self._release_idle_retired()
+
+    def count_step(self, allocation: Allocation) -> None:
+        """A job step is about to start in ``allocation`` (a call's, or a persistent helper's)."""
+        with self._changed:
+            allocation.steps += 1
 
     def first_look(self, job_id: int) -> bool:
         """True the first time it is asked about ``job_id``: the run says once where it landed,

@@ -13,7 +13,12 @@ and the :class:`~.wire.Reply` as the last line of stdout:
   the node's engine, or among the images the node's broker allows the caller);
 - ``sweep``: remove the containers carrying given labels (docker only: the broker ends a
   session's containers itself when the step's connection closes);
-- ``hold --heartbeat F --stale-after S --poll P [--node-backend B]``: the holder job's body (:mod:`.holder`).
+- ``hold --heartbeat F --stale-after S --poll P [--node-backend B]``: the holder job's body (:mod:`.holder`);
+- ``serve``: the persistent helper of :mod:`.helper_step`: one request per stdin line
+  (``{"id", "action", "request"}``), each served in a thread of its own, its reply one
+  stdout line (``{"id", "reply"}``) in any order; on EOF or SIGTERM it removes the
+  containers of the calls still in flight and exits. One step then serves many calls,
+  with the interpreter, the imports and the engine already warm.
 
 A SIGTERM (``scancel`` of the step, the end of the allocation) unwinds the call, so
 the docker backend removes its container before the helper exits.
@@ -37,7 +42,7 @@ from pydantic import ValidationError
 from ...errors import GpuUnavailable, PolicyError, SandboxError
 from ...policy import GpuSelection, SandboxPolicy
 from .step_gpus import step_gpu_ids
-from .wire import LABEL_JOB, CallRequest, ProbeRequest, Reply, SweepRequest
+from .wire import LABEL_CALL, LABEL_JOB, CallRequest, ProbeRequest, Reply, SweepRequest
 
 def node_policy(policy: SandboxPolicy, gpus: list[str]) -> SandboxPolicy:
     """The call's policy on this node: the node backend (the node's dockerd, or its avo-sandboxd,
@@ -149,9 +154,69 @@ def _terminate(signum: int, frame: FrameType | None) -> Any:
     raise SystemExit(128 + signum)
 
 
+def answer(action: str, raw: bytes, env: Mapping[str, str]) -> Reply:
+    """One request's reply; the errors a request can cause come back as the reply's error."""
+    try:
+        return HANDLERS[action](raw, env)
+    except SandboxError as exc:
+        return Reply(node=_node(), error_type=type(exc).__name__, error=_slurm_fix(exc))
+    except (ValidationError, KeyError) as exc:
+        return Reply(node=_node(), error_type=PolicyError.__name__, error=f"bad request to the node helper: {exc}")
+
+
+def serve(env: Mapping[str, str]) -> int:
+    """The persistent helper's loop (see the module docstring)."""
+    import json
+    import threading
+
+    from .. import open_backend  # noqa: F401 - imported once here, not at each call
+    from ..docker.sweep import remove_labelled
+
+    out_lock = threading.Lock()
+    stopping = threading.Event()
+    in_flight: dict[str, str] = {}  # request id -> its call's label
+
+    def run_one(message: dict[str, Any]) -> None:
+        request = json.dumps(message.get("request", {})).encode()
+        call = message.get("request", {}).get("labels", {}).get(LABEL_CALL) if message.get("action") == "call" else None
+        if call:
+            in_flight[message["id"]] = call
+        try:
+            reply = answer(str(message.get("action")), request, env)
+        finally:
+            in_flight.pop(message["id"], None)
+        line = json.dumps({"id": message["id"], "reply": json.loads(reply.model_dump_json())}) + "\n"
+        with out_lock:
+            if stopping.is_set():
+                return  # ended: a call whose container the sweep removed has no result to report
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+    def sweep_in_flight(signum: int | None = None, frame: FrameType | None = None) -> None:
+        stopping.set()
+        for call in list(in_flight.values()):
+            try:
+                remove_labelled(labels={LABEL_CALL: call}, stale_only=False)
+            except SandboxError:
+                pass
+        os._exit(0 if signum is None else 128 + signum)  # the call threads die with the process
+
+    signal.signal(signal.SIGTERM, sweep_in_flight)
+    print(json.dumps({"id": "", "ready": True}), flush=True)
+    for line in sys.stdin:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict) and isinstance(message.get("id"), str):
+            threading.Thread(target=run_one, args=(message,), daemon=True).start()
+    sweep_in_flight()  # EOF: the login side is gone
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="avo-node-helper", description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=[*HANDLERS, "hold"])
+    parser.add_argument("action", choices=[*HANDLERS, "hold", "serve"])
     parser.add_argument("--heartbeat", type=Path)
     parser.add_argument("--stale-after", type=float, default=30.0)
     parser.add_argument("--poll", type=float, default=2.0)
@@ -163,14 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         ended = hold(args.heartbeat, args.stale_after, args.poll, sweep=args.node_backend == "docker")
         print(f"holder on {_node()} ended: {ended}", flush=True)
         return 0
+    if args.action == "serve":
+        return serve(os.environ)
     signal.signal(signal.SIGTERM, _terminate)
-    raw = sys.stdin.buffer.read()
-    try:
-        reply = HANDLERS[args.action](raw, os.environ)
-    except SandboxError as exc:
-        reply = Reply(node=_node(), error_type=type(exc).__name__, error=_slurm_fix(exc))
-    except ValidationError as exc:
-        reply = Reply(node=_node(), error_type=PolicyError.__name__, error=f"bad request to the node helper: {exc}")
+    reply = answer(args.action, sys.stdin.buffer.read(), os.environ)
     sys.stdout.write(reply.model_dump_json() + "\n")
     sys.stdout.flush()
     return 0

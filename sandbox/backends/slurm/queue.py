@@ -108,13 +108,17 @@ def ended_state(job_id: int) -> str | None:
     return job.state if job is not None else None
 
 
-def settled_state(job_id: int, timeout_s: float, poll_s: float = 0.2) -> str | None:
+def settled_state(job_id: int, timeout_s: float, running_s: float = 2.0, poll_s: float = 0.2) -> str | None:
     """The job's state once it is no longer COMPLETING (a job that was just cancelled completes
-    first), waiting up to ``timeout_s``; None once the controller forgot it."""
-    deadline = time.monotonic() + timeout_s
+    first), waiting up to ``timeout_s``; a job still RUNNING is looked at for ``running_s`` more
+    (its step may have died of a cancel the controller has not recorded yet). None once the
+    controller forgot it."""
+    started = time.monotonic()
     while True:
         job = _remembered({job_id}).get(job_id)
-        if job is None or job.state != "COMPLETING" or time.monotonic() >= deadline:
+        waited = time.monotonic() - started
+        if job is None or waited >= timeout_s or (job.state != "COMPLETING" and
+                                                  (job.state != "RUNNING" or waited >= running_s)):
             return job.state if job is not None else None
         time.sleep(poll_s)
 
