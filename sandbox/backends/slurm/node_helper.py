@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
+import threading
 import os
 import signal
 import socket
@@ -64,17 +66,46 @@ def _call_parts(raw: bytes, env: Mapping[str, str]) -> tuple[CallRequest, Sandbo
     return request, node_policy(request.policy, gpus), labels, gpus, source
 
 
-def serve_call(raw: bytes, env: Mapping[str, str]) -> Reply:
+#: Backends with a warm pool, kept open by a persistent helper (``serve``) across its calls, by
+#: policy, workspace and labels (all but the call's own); a one-call step keeps none.
+_POOLED: dict[str, Any] = {}
+_POOLED_LOCK = threading.Lock()
+
+
+def serve_call(raw: bytes, env: Mapping[str, str], keep_pools: bool = False) -> Reply:
+    """Run one call. ``keep_pools`` (a persistent helper): a policy with ``pool_size`` > 0 reuses
+    one backend and its warm containers for every call of the same sandbox."""
     from .. import open_backend
 
     request, policy, labels, gpus, source = _call_parts(raw, env)
+    stdin = base64.b64decode(request.stdin_b64) or None
+    if keep_pools and policy.pool_size > 0:
+        shared = {k: v for k, v in labels.items() if k != LABEL_CALL}
+        key = "\0".join([policy.model_dump_json(), request.workspace, json.dumps(shared, sort_keys=True)])
+        with _POOLED_LOCK:
+            if key not in _POOLED:
+                _POOLED[key] = open_backend(policy, Path(request.workspace), shared)
+            backend = _POOLED[key]
+        result = backend.run(request.script, stdin=stdin, timeout_s=request.timeout_s)
+        return Reply(node=_node(), gpus=gpus, gpu_source=source, result=result)
     backend = open_backend(policy, Path(request.workspace), labels)
     try:
-        result = backend.run(request.script, stdin=base64.b64decode(request.stdin_b64) or None,
-                             timeout_s=request.timeout_s)
+        result = backend.run(request.script, stdin=stdin, timeout_s=request.timeout_s)
     finally:
         backend.close()
     return Reply(node=_node(), gpus=gpus, gpu_source=source, result=result)
+
+
+def close_pools() -> None:
+    """Close the backends a persistent helper kept (their warm containers go with them)."""
+    with _POOLED_LOCK:
+        backends = list(_POOLED.values())
+        _POOLED.clear()
+    for backend in backends:
+        try:
+            backend.close()
+        except SandboxError:
+            pass
 
 
 def serve_plan(raw: bytes, env: Mapping[str, str]) -> Reply:
@@ -154,9 +185,11 @@ def _terminate(signum: int, frame: FrameType | None) -> Any:
     raise SystemExit(128 + signum)
 
 
-def answer(action: str, raw: bytes, env: Mapping[str, str]) -> Reply:
+def answer(action: str, raw: bytes, env: Mapping[str, str], *, persistent: bool = False) -> Reply:
     """One request's reply; the errors a request can cause come back as the reply's error."""
     try:
+        if action == "call":
+            return serve_call(raw, env, keep_pools=persistent)
         return HANDLERS[action](raw, env)
     except SandboxError as exc:
         return Reply(node=_node(), error_type=type(exc).__name__, error=_slurm_fix(exc))
@@ -166,8 +199,6 @@ def answer(action: str, raw: bytes, env: Mapping[str, str]) -> Reply:
 
 def serve(env: Mapping[str, str]) -> int:
     """The persistent helper's loop (see the module docstring)."""
-    import json
-    import threading
 
     from .. import open_backend  # noqa: F401 - imported once here, not at each call
     from ..docker.sweep import remove_labelled
@@ -182,7 +213,7 @@ def serve(env: Mapping[str, str]) -> int:
         if call:
             in_flight[message["id"]] = call
         try:
-            reply = answer(str(message.get("action")), request, env)
+            reply = answer(str(message.get("action")), request, env, persistent=True)
         finally:
             in_flight.pop(message["id"], None)
         line = json.dumps({"id": message["id"], "reply": json.loads(reply.model_dump_json())}) + "\n"
@@ -194,6 +225,7 @@ def serve(env: Mapping[str, str]) -> int:
 
     def sweep_in_flight(signum: int | None = None, frame: FrameType | None = None) -> None:
         stopping.set()
+        close_pools()
         for call in list(in_flight.values()):
             try:
                 remove_labelled(labels={LABEL_CALL: call}, stale_only=False)
