@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ...errors import SlurmError
+from .queue import INSTALL_FIX
 from .steps import end_step, helper_argv, raise_reported, step_environment
 from .wire import Reply
 
@@ -51,9 +52,12 @@ class HelperStep:
         self._stderr = bytearray()
         self._ready = threading.Event()
         self._dead: str | None = None
-        self._process = subprocess.Popen(helper_argv(job_id, "serve", python), stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=step_environment(),
-                                         start_new_session=True)
+        try:
+            self._process = subprocess.Popen(helper_argv(job_id, "serve", python), stdin=subprocess.PIPE,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                             env=step_environment(), start_new_session=True)
+        except FileNotFoundError:
+            raise SlurmError(f"srun not found: {INSTALL_FIX}") from None
         threading.Thread(target=self._read_replies, name=f"avo-helper-{job_id}", daemon=True).start()
         threading.Thread(target=self._read_stderr, name=f"avo-helper-err-{job_id}", daemon=True).start()
         if not self._ready.wait(READY_TIMEOUT_S) or self._dead:

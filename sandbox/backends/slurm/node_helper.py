@@ -200,7 +200,10 @@ def answer(action: str, raw: bytes, env: Mapping[str, str], *, persistent: bool 
 def serve(env: Mapping[str, str]) -> int:
     """The persistent helper's loop (see the module docstring)."""
 
-    from .. import open_backend  # noqa: F401 - imported once here, not at each call
+    import importlib
+
+    for module in ("sandbox.backends.docker", "sandbox.backends.broker"):
+        importlib.import_module(module)  # docker-py and both node backends: imported once, not at each call
     from ..docker.sweep import remove_labelled
 
     out_lock = threading.Lock()
