@@ -9,8 +9,12 @@ scripts/setup-slurm.sh up (`python bench/slurm_latency.py`). Prints the p50 and 
   broker`` against the broker backend (as tenant avo-t1, through a broker of the bench's own);
 - for slurm, the persistent helper step (the default) and one job step per call
   (``persistent_helper: false``, the fallback);
+- the site's default timings (a 5 s heartbeat and ``squeue`` poll: a faster poll taxes the
+  login side being measured);
 
 and the ratio of each slurm row to its local baseline (the goal: <= 1.2x with the helper).
+``--first-seed`` adds the time from `avo run` (a fresh process) to the sorting example's
+scored seed under each backend, and for slurm the part spent before the allocation ran.
 """
 
 from __future__ import annotations
@@ -21,18 +25,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from tenant_hosts import TEST_SRV, TestBroker, as_tenant, require_tenants, rule, tenant_code  # noqa: E402
 
-FAST = {"heartbeat_s": 1.0, "stale_after_s": 6.0, "poll_s": 0.5}
 #: Pause between calls with a warm pool, so it has refilled (as bench/sandbox_overhead.py).
 POOL_REFILL_S = 0.8
 IMAGE = "avo-sandbox:cpu"
+EXAMPLE = REPO / "examples" / "sorting_optimization"
 
 #: Runs in a process of its own (this user's, or a tenant's): open a sandbox, make calls, print the samples.
 SAMPLER = """
@@ -82,7 +90,7 @@ def rows(n: int, root: Path, broker: TestBroker | None, code: Path | None) -> li
             label = f"{local} backend, pool_size {pool}"
             out.append((label, label, sample({**base, **local_policy}, folder(f"{local}-{pool}"), n, pause, tenant)))
             for helper in (True, False):
-                slurm = {**FAST, **node, "state_dir": str(folder(f"state-{local}-{pool}-{helper}")),
+                slurm = {**node, "state_dir": str(folder(f"state-{local}-{pool}-{helper}")),
                          "persistent_helper": helper}
                 if local == "broker":
                     slurm["node_backend"] = "broker"
@@ -96,10 +104,40 @@ def rows(n: int, root: Path, broker: TestBroker | None, code: Path | None) -> li
     return out
 
 
+def first_seed(backend: str, root: Path) -> dict[str, float]:
+    """Seconds from starting `avo run` to the run log's allocation event and scored seed."""
+    folder = root / f"seed-{backend}"
+    folder.mkdir()
+    (folder / "replay.yaml").write_text("turns: []\n")  # the run ends right after the seed
+    sandbox: dict = {"backend": backend, "memory": "1g", "timeout_s": 120}
+    if backend == "slurm":
+        sandbox["slurm"] = {"state_dir": str(root / "state")}
+    config = {"workspace_dir": str(folder / "workspace"), "seed_file": str(EXAMPLE / "seed.py"),
+              "scoring_module": str(EXAMPLE / "scorer.py"),
+              "llm": {"provider": "replay", "replay_file": str(folder / "replay.yaml")}, "sandbox": sandbox}
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    started = time.time()
+    subprocess.run([sys.executable, "-m", "orchestrator", "run", str(folder / "config.yaml")], check=True,
+                   capture_output=True, cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
+                                                       "HOME": str(Path.home())})
+    seen: dict[str, float] = {}
+    for line in (folder / "workspace" / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        at = datetime.fromisoformat(event["ts"]).timestamp() - started
+        if event["kind"] == "slurm_allocation":
+            seen.setdefault("allocation running", at)
+        if event["kind"] == "evaluation" and event.get("purpose") == "seed":
+            seen.setdefault("seed scored", at)
+            seen.setdefault("seed evaluation itself", float(event["duration_s"]))
+    return seen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=50, help="calls per row")
     parser.add_argument("--no-broker", action="store_true", help="only the docker pairs (no tenant users needed)")
+    parser.add_argument("--first-seed", action="store_true",
+                        help="also the time from `avo run` to the sorting example's scored seed, per backend")
     args = parser.parse_args()
     broker = code = None
     with tempfile.TemporaryDirectory(prefix="avo-bench-slurm-", dir="/var/tmp") as tmp:
@@ -116,6 +154,7 @@ def main() -> None:
         finally:
             if broker is not None:
                 broker.remove()
+        seeds = {backend: first_seed(backend, root) for backend in ("docker", "slurm")} if args.first_seed else {}
     baselines = {label: statistics.median(samples) for label, name, samples in measured if label == name}
     print(f"\np50/p95 of {args.n} calls of `true` per row, one run, on this node\n")
     print("| path | p50 ms | p95 ms | p50 vs its local backend |")
@@ -123,6 +162,14 @@ def main() -> None:
     for label, name, samples in measured:
         ratio = statistics.median(samples) / baselines[label]
         print(f"| {name} | {statistics.median(samples) * 1e3:.1f} | {percentile(samples, 95) * 1e3:.1f} | {ratio:.2f}x |")
+    if seeds:
+        print("\nfrom `avo run` to the first scored seed (sorting example, empty queue)\n")
+        print("| backend | allocation running s | seed scored s | seed evaluation itself s | vs docker |")
+        print("|---|---|---|---|---|")
+        for backend, seen in seeds.items():
+            allocation = f"{seen['allocation running']:.2f}" if "allocation running" in seen else "-"
+            print(f"| {backend} | {allocation} | {seen['seed scored']:.2f} | {seen['seed evaluation itself']:.2f} | "
+                  f"{seen['seed scored'] / seeds['docker']['seed scored']:.2f}x |")
 
 
 if __name__ == "__main__":

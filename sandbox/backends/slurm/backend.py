@@ -1,9 +1,9 @@
-"""The slurm backend: each call a job step in the run's allocation, in the node's hardened container.
+"""The slurm backend: calls run in the run's allocation, in the node's hardened container.
 
-The agent stays on the login node (keys, egress); each call runs as
-``srun --jobid J --overlap`` of avo's helper on the allocated node, which runs it
-through the node backend (the docker backend's own code) with exactly the GPUs
-Slurm gave the step. Output, exit codes (124 on timeout, 137 on OOM), deadlines and
+The agent stays on the login node (keys, egress); each call goes to avo's helper on the
+allocated node, a persistent job step of the allocation (:mod:`.helper_step`; or one
+``srun --jobid J --overlap`` per call, the fallback), which runs it through the node
+backend (the docker backend's own code) with exactly the GPUs Slurm gave the step. Output, exit codes (124 on timeout, 137 on OOM), deadlines and
 output caps are therefore the docker backend's. At start the backend checks that
 the node sees the workspace (a nonce written here, read there) and has the image.
 """
@@ -108,7 +108,7 @@ class SlurmBackend:
                                   reply_limit=self._reply_limit)
             except BaseException as exc:
                 if isinstance(exc, SlurmError):  # raises why instead, if a user cancelled the job
-                    self._lease.step_failed(allocation)  # (then its holder sweeps the node)
+                    lease.step_failed(allocation)  # (then its holder sweeps the node)
                 if sweep_call is not None:
                     self._sweep(allocation.job_id, {LABEL_CALL: sweep_call})
                 raise

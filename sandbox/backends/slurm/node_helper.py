@@ -66,20 +66,22 @@ def _call_parts(raw: bytes, env: Mapping[str, str]) -> tuple[CallRequest, Sandbo
     return request, node_policy(request.policy, gpus), labels, gpus, source
 
 
-#: Backends with a warm pool, kept open by a persistent helper (``serve``) across its calls, by
-#: policy, workspace and labels (all but the call's own); a one-call step keeps none.
+#: Backends kept open by a persistent helper (``serve``) across its calls, by policy, workspace and
+#: labels (all but the call's own): those with a warm pool, and every broker session (one broker
+#: connection per helper, not an admission and mount pinning per call). A one-call step keeps none.
 _POOLED: dict[str, Any] = {}
 _POOLED_LOCK = threading.Lock()
 
 
 def serve_call(raw: bytes, env: Mapping[str, str], keep_pools: bool = False) -> Reply:
-    """Run one call. ``keep_pools`` (a persistent helper): a policy with ``pool_size`` > 0 reuses
-    one backend and its warm containers for every call of the same sandbox."""
+    """Run one call. ``keep_pools`` (a persistent helper): a policy with ``pool_size`` > 0, or the
+    broker, reuses one backend (its warm containers, its broker session) for every call of the
+    same sandbox."""
     from .. import open_backend
 
     request, policy, labels, gpus, source = _call_parts(raw, env)
     stdin = base64.b64decode(request.stdin_b64) or None
-    if keep_pools and policy.pool_size > 0:
+    if keep_pools and (policy.pool_size > 0 or policy.backend == "broker"):
         shared = {k: v for k, v in labels.items() if k != LABEL_CALL}
         key = "\0".join([policy.model_dump_json(), request.workspace, json.dumps(shared, sort_keys=True)])
         with _POOLED_LOCK:
