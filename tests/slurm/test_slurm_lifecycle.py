@@ -170,3 +170,36 @@ def test_a_cancelled_step_leaves_no_container(slurm_policy: SandboxPolicy, tmp_p
         assert isinstance(outcome[0], SlurmError), outcome
         assert docker_available.containers.list(all=True, filters={"label": [f"avo.run={run_id}"]}) == []
         assert sandbox.exec("echo still usable").stdout == "still usable\n"
+
+
+def helper_pid(job: int) -> int:
+    """The pid of the persistent helper step (`node_helper serve`) of ``job`` on this single node."""
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"sandbox.backends.slurm.node_helper" in argv and b"serve" in argv and \
+                f"SLURM_JOB_ID={job}".encode() in environ:
+            return int(proc.name)
+    raise AssertionError(f"no helper step of job {job} found")
+
+
+def test_a_hung_helper_is_ended_and_the_next_call_gets_a_fresh_one(slurm_policy: SandboxPolicy,
+                                                                   tmp_path: Path) -> None:
+    """The watchdog: a helper that misses a call's deadline plus step_grace_s (here it is frozen
+    with SIGSTOP) is ended, that call fails with one error, and later calls are served again."""
+    from sandbox import SlurmError
+
+    policy = slurm_policy.model_copy(update={"slurm": slurm_policy.slurm.model_copy(update={"step_grace_s": 2.0})})
+    with Sandbox(policy, tmp_path / "work") as sandbox:
+        assert sandbox.exec("true").ok
+        frozen = helper_pid(sandbox._backend.job_id)  # type: ignore[union-attr]
+        os.kill(frozen, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(SlurmError, match="no answer to a call request within 5 s"):
+            sandbox.exec("true", timeout_s=3)
+        print(f"the hung call failed after {time.monotonic() - started:.1f} s")
+        assert sandbox.exec("echo fresh").stdout == "fresh\n"
+        assert helper_pid(sandbox._backend.job_id) != frozen  # type: ignore[union-attr]
