@@ -23,6 +23,7 @@ from orchestrator.config import EvolutionConfig
 from orchestrator.errors import ConfigError, LineageError
 from sandbox.backends.base import LABEL_HOST, LABEL_PID, owner_alive
 from sandbox.backends.slurm import ENCLOSING_ENV, QueuedJob, queued_jobs, resource_options
+from sandbox.backends.slurm.allocation import output_option
 from sandbox.backends.slurm.queue import submit_batch
 from sandbox.backends.slurm.run_records import BatchRecord, RunRecord, load_batches, load_runs
 from sandbox.backends.slurm.steps import SOURCE_ROOT, helper_python
@@ -62,11 +63,11 @@ def submit_run(config: EvolutionConfig, config_path: Path, *, resume: bool, repl
         f"export PYTHONPATH={shlex.quote(str(SOURCE_ROOT))}",
         f"exec {shlex.join(command)}",
         ""])
-    log = folder / "avo-run-%j.log"
-    options = [f"--job-name=avo-run-{config.project_name}"[:120], f"--output={log}",
-               f"--comment=avo-run:{socket.gethostname()}:{os.getpid()}", *resource_options(config.sandbox)]
+    options = [*resource_options(config.sandbox), f"--job-name=avo-run-{config.project_name}"[:120],
+               output_option(folder / "avo-run-") + "%j.log",
+               f"--comment=avo-run:{socket.gethostname()}:{os.getpid()}"]
     job_id = submit_batch(options, script)
-    log_path = str(log).replace("%j", str(job_id))
+    log_path = str(folder / f"avo-run-{job_id}.log")
     BatchRecord(job_id=job_id, config=str(config_path.resolve()), workspace=str(config.workspace_dir),
                 submitted=time.time(), log=log_path).save(slurm.state_path)
     console.print(f"submitted the run as Slurm job {job_id}\n  log: {log_path}\n  `avo runs` lists it; "

@@ -12,9 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-#: Options the backend sets itself on every job it submits; ``extra_args`` may not override them.
-RESERVED_OPTIONS = ("--job-name", "-J", "--output", "-o", "--error", "-e", "--parsable", "--nodes", "-N",
-                    "--ntasks", "-n", "--comment", "--wrap", "--export", "--array", "-a")
+from .sbatch_guard import refused_extra_arg
 
 
 class SlurmPolicy(BaseModel):
@@ -40,14 +38,18 @@ class SlurmPolicy(BaseModel):
     poll_s: float = Field(default=5.0, gt=0)  # squeue while queued, and for the time left
     renew_before_s: float = Field(default=600.0, ge=0)  # a new allocation this long before the old ends
     step_grace_s: float = Field(default=60.0, gt=0)  # past a call's deadline before its step counts as lost
+    #: Job steps one allocation may run before it is renewed; the site's MaxStepCount caps it.
+    max_steps: int | None = Field(default=None, gt=0)
+    #: Calls go to one long-lived helper step per allocation; False: one job step per call.
+    persistent_helper: bool = True
 
     @field_validator("extra_args")
     @classmethod
     def _not_reserved(cls, value: list[str]) -> list[str]:
         for arg in value:
-            name = arg.split("=", 1)[0]
-            if name in RESERVED_OPTIONS:
-                raise ValueError(f"{name} is set by avo itself and may not be in sandbox.slurm.extra_args")
+            problem = refused_extra_arg(arg)
+            if problem:
+                raise ValueError(problem)
         return value
 
     @model_validator(mode="after")

@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from sandbox import host_link
+
 __all__ = ["Interruption", "RunAborted", "SIGNALS", "abort_run", "at_terminal", "current"]
 
 #: The signals handled.
@@ -113,11 +115,22 @@ class Interruption:
         previous = {signum: signal.signal(signum, self._on_signal) for signum in SIGNALS}
         outer, _active = _active, self
         try:
-            yield
+            with host_link.linked(self._abort_if_stopping, self._abort_from_elsewhere):
+                yield
         finally:
             _active = outer
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+    def _abort_if_stopping(self) -> None:
+        """The sandbox's waits outside a step (the Slurm queue): any stop request ends them at once."""
+        if self.requested_by is not None:
+            raise RunAborted(signal.SIGINT, self.requested_by)
+
+    def _abort_from_elsewhere(self, detail: str) -> None:
+        """Abort as SIGTERM does (a user cancelled the run's Slurm job); callable from any thread."""
+        print(f"avo: {detail}: aborting the run as on SIGTERM", file=sys.stderr)
+        abort_run(detail)
 
     def critical(self) -> AbstractContextManager[None]:
         """An abort arriving inside waits for the block to finish, then is raised."""

@@ -77,27 +77,18 @@ def test_the_workspace_is_the_shared_folder(sandboxes: tuple[Sandbox, Sandbox]) 
     assert (on_slurm.workspace / "made-there.txt").read_text() == "from-the-node\n"
 
 
-def test_a_login_secret_never_reaches_the_container(sandboxes: tuple[Sandbox, Sandbox],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_login_secret_reaches_neither_the_node_nor_the_container(slurm_policy: SandboxPolicy, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steps get PATH, HOME, LANG, PYTHONPATH and Slurm's own variables, nothing else of the login
+    node; the container gets the policy's environment only. The secret is set before the sandbox
+    is made, so every step (the probe, the call) could inherit it if srun's environment were not
+    built from scratch."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-login-node-secret")
-    result = sandboxes[0].exec("env")
+    with Sandbox(slurm_policy, tmp_path / "w", run_id=f"test-step-env-{uuid.uuid4().hex[:6]}") as sandbox:
+        names = sandbox._backend.step_env_names  # type: ignore[union-attr]
+        result = sandbox.exec("env")
     assert result.ok and "sk-login-node-secret" not in result.stdout
-    assert "SLURM_" not in result.stdout  # the step's own variables stay outside too
-
-
-def test_a_login_secret_never_reaches_the_node(slurm_policy: SandboxPolicy, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """Steps get PATH, HOME, LANG, PYTHONPATH and Slurm's own variables, nothing else of the login node."""
-    from sandbox.backends.base import call_labels
-    from sandbox.backends.slurm import SlurmBackend
-
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-login-node-secret")
-    (tmp_path / "w").mkdir()
-    backend = SlurmBackend(slurm_policy, tmp_path / "w", call_labels("test-step-env", "default", "test"))
-    try:
-        names = backend.step_env_names
-    finally:
-        backend.close()
+    assert "SLURM_" not in result.stdout  # the step's own variables stay outside the container too
     assert "PYTHONPATH" in names and "SLURM_JOB_ID" in names
     assert "OPENAI_API_KEY" not in names
     assert {n for n in names if not n.startswith(("SLURM_", "SLURMD_"))} <= {"PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR",

@@ -76,6 +76,8 @@ def test_a_gpu_call_without_the_nvidia_runtime_is_one_clear_error(slurm_policy: 
         with pytest.raises(GpuUnavailable, match="NVIDIA runtime") as caught:
             backend.run("true", stdin=None, timeout_s=10)
         assert f"({'devices'})" in str(caught.value) and "on node" in str(caught.value)
+        assert str(caught.value).endswith("or remove sandbox.slurm.gres to run without GPUs")
+        assert "sandbox.gpus: none" not in str(caught.value)  # it is none already under slurm
     finally:
         backend.close()
 

@@ -109,20 +109,25 @@ def test_a_missing_image_on_the_node_is_one_clear_error(slurm_policy: SandboxPol
         Sandbox(policy, tmp_path / "work")
 
 
-def test_a_workspace_the_node_cannot_see_is_one_clear_line(slurm_policy: SandboxPolicy, tmp_path: Path) -> None:
-    """The login side runs in a mount namespace of its own where the workspace is a private
-    tmpfs: what it writes there never reaches the node, as on a cluster without a shared filesystem."""
-    workspace = tmp_path / "private"
+@pytest.mark.parametrize("hidden", ["workspace", "state_dir"])
+def test_a_folder_the_node_cannot_see_is_one_clear_line(slurm_policy: SandboxPolicy, tmp_path: Path,
+                                                        hidden: str) -> None:
+    """The login side runs in a mount namespace of its own where the workspace (or the state
+    folder: holder logs, heartbeats) is a private tmpfs: what it writes there never reaches
+    the node, as on a cluster without a shared filesystem. Whether slurmd fails to open the
+    holder's log, the holder finds no heartbeat, or the probe finds no nonce, it is one line."""
+    workspace = tmp_path / "work"
     workspace.mkdir()
-    exec_cli = (f"mount -t tmpfs avo-private {workspace} && exec {sys.executable} -m orchestrator sandbox exec "
+    (tmp_path / ".avo").mkdir()  # the CLI's default state_dir is ~/.avo/slurm, HOME being tmp_path
+    private = workspace if hidden == "workspace" else tmp_path / ".avo"
+    exec_cli = (f"mount -t tmpfs avo-private {private} && exec {sys.executable} -m orchestrator sandbox exec "
                 f"--backend slurm --workspace {workspace} -- true")
-    state = slurm_policy.slurm.state_path
-    env = {**python_env(), "HOME": str(state.parent)}  # the CLI's default state_dir is ~/.avo/slurm
+    env = {**python_env(), "HOME": str(tmp_path)}
     done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", exec_cli],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=240)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 125, done.stderr
-    assert len(lines) == 1 and "does not see" in lines[0] and "filesystem that the login node" in lines[0], done.stderr
+    assert len(lines) == 1 and "filesystem that the login node and the compute nodes share" in lines[0], done.stderr
 
 
 def test_squeue_records_of_newer_slurm_parse_too() -> None:
@@ -159,9 +164,42 @@ def test_a_cancelled_step_leaves_no_container(slurm_policy: SandboxPolicy, tmp_p
         job = sandbox._backend.job_id  # type: ignore[union-attr]
         steps = subprocess.run(["squeue", "--steps", "-h", "-o", "%i %j", "-j", str(job)],
                                capture_output=True, text=True, check=True).stdout.split("\n")
-        [step] = [line.split()[0] for line in steps if line.endswith(" avo-call")]
+        [step] = [line.split()[0] for line in steps if line.endswith(" avo-serve")]
         subprocess.run(["scancel", step], check=True)
         caller.join(timeout=60)
         assert isinstance(outcome[0], SlurmError), outcome
         assert docker_available.containers.list(all=True, filters={"label": [f"avo.run={run_id}"]}) == []
         assert sandbox.exec("echo still usable").stdout == "still usable\n"
+
+
+def helper_pid(job: int) -> int:
+    """The pid of the persistent helper step (`node_helper serve`) of ``job`` on this single node."""
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"sandbox.backends.slurm.node_helper" in argv and b"serve" in argv and \
+                f"SLURM_JOB_ID={job}".encode() in environ:
+            return int(proc.name)
+    raise AssertionError(f"no helper step of job {job} found")
+
+
+def test_a_hung_helper_is_ended_and_the_next_call_gets_a_fresh_one(slurm_policy: SandboxPolicy,
+                                                                   tmp_path: Path) -> None:
+    """The watchdog: a helper that misses a call's deadline plus step_grace_s (here it is frozen
+    with SIGSTOP) is ended, that call fails with one error, and later calls are served again."""
+    from sandbox import SlurmError
+
+    policy = slurm_policy.model_copy(update={"slurm": slurm_policy.slurm.model_copy(update={"step_grace_s": 2.0})})
+    with Sandbox(policy, tmp_path / "work") as sandbox:
+        assert sandbox.exec("true").ok
+        frozen = helper_pid(sandbox._backend.job_id)  # type: ignore[union-attr]
+        os.kill(frozen, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(SlurmError, match="no answer to a call request within 5 s"):
+            sandbox.exec("true", timeout_s=3)
+        print(f"the hung call failed after {time.monotonic() - started:.1f} s")
+        assert sandbox.exec("echo fresh").stdout == "fresh\n"
+        assert helper_pid(sandbox._backend.job_id) != frozen  # type: ignore[union-attr]

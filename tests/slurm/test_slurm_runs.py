@@ -13,49 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from slurm_support import FAST, REPO, python_env
+from slurm_support import REPO, committed_versions, python_env, write_config
 
 from sandbox.backends.slurm.queue import queued_jobs, wait_gone
 
 pytestmark = [pytest.mark.slurm, pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(420)]
-
-EXAMPLE = REPO / "examples" / "sorting_optimization"
-TRANSCRIPT = {"turns": [
-    {"text": "Replay: Timsort in C instead of bubble sort.",
-     "tool_calls": [
-         {"name": "write_file", "arguments": {"path": "solution.py", "content":
-                                              "def sort(values: list[int]) -> list[int]:\n    return sorted(values)\n"}},
-         {"name": "run_shell", "arguments": {"command": "python3 -c 'import solution; print(solution.sort([3, 1, 2]))'"}},
-     ]},
-    {"tool_calls": [{"name": "submit", "arguments": {"rationale": "sorted(): Timsort in C"}}]},
-]}
-
-
-def write_config(folder: Path, cluster: str) -> Path:
-    """The sorting example's files, a short transcript, and sandbox.backend: slurm with test timings."""
-    (folder / "replay.yaml").write_text(yaml.safe_dump(TRANSCRIPT), encoding="utf-8")
-    config = {
-        "project_name": "sorting-on-slurm", "workspace_dir": str(folder / "workspace"),
-        "seed_file": str(EXAMPLE / "seed.py"), "scoring_module": str(EXAMPLE / "scorer.py"),
-        "max_versions": 5, "max_wall_time_hours": 1.0,
-        "llm": {"provider": "replay", "replay_file": str(folder / "replay.yaml")},
-        "sandbox": {"backend": "slurm", "memory": "1g", "timeout_s": 120,
-                    "slurm": {**FAST, "state_dir": str(folder / "slurm-state")}},
-    }
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
-
-
-def committed_versions(workspace: Path) -> list[int]:
-    from orchestrator.config import EvolutionConfig
-    from orchestrator.persistence.store import open_store
-
-    config = EvolutionConfig.model_validate({"seed_file": EXAMPLE / "seed.py", "scoring_module": EXAMPLE / "scorer.py",
-                                             "workspace_dir": workspace})
-    return [solution.version for solution in open_store(config).load().solutions]
-
 
 def test_a_replay_run_commits_versions_through_a_held_allocation(tmp_path: Path, slurm_cluster: str) -> None:
     from orchestrator.config import EvolutionConfig
@@ -70,6 +32,7 @@ def test_a_replay_run_commits_versions_through_a_held_allocation(tmp_path: Path,
     events = list(read_events(config.run_log_path))
     jobs = {e["job_id"] for e in events if e["kind"] == "slurm_allocation"}
     assert len(jobs) == 1, "the shell and the scorer share one allocation"
+    assert [e["kind"] for e in events].count("slurm_node") == 1, "the node and its GPUs are said once per run"
     shown = [describe(e) for e in events if e["kind"].startswith("slurm_")]
     assert f"slurm job {jobs.pop()}: running on {slurm_cluster}" in shown, shown
     shell = [e for e in events if e["kind"] == "agent_tool" and e.get("tool") == "run_shell"]

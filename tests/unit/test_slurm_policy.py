@@ -23,8 +23,44 @@ def test_every_key_becomes_its_sbatch_option() -> None:
         "partition": "gpu", "account": "proj", "qos": "high", "time": "4:00:00", "gres": "gpu:h100:2",
         "cpus_per_task": 16, "mem": "64G", "extra_args": ["--constraint=h100", "--exclusive"]})
     assert resource_options(policy) == [
-        "--nodes=1", "--ntasks=1", "--cpus-per-task=16", "--mem=64G", "--partition=gpu", "--account=proj",
-        "--qos=high", "--time=4:00:00", "--gres=gpu:h100:2", "--constraint=h100", "--exclusive"]
+        "--constraint=h100", "--exclusive", "--nodes=1", "--ntasks=1", "--cpus-per-task=16", "--mem=64G",
+        "--partition=gpu", "--account=proj", "--qos=high", "--time=4:00:00", "--gres=gpu:h100:2"]
+
+
+#: Every spelling of a reserved option that sbatch (getopt_long) accepts, and what it is.
+SMUGGLED = ["--outp=/tmp/x", "-o/path", "--job=mine", "-Jx", "--comm=avo:other", "--wra=true", "--err=/tmp/e",
+            "--output", "--j=x", "--no=2", "--ntask=2", "--exp=ALL", "--arr=1-3", "--pars", "-HJx", "-vo/path",
+            "-N2", "-n", "-a1-3", "-e/tmp/e", "--job-name=mine"]
+#: Options a user may add, in the spellings getopt reads the way the guard does.
+ALLOWED = ["--constraint=h100", "--exclusive", "--nodelist=n1", "--ntasks-per-node=1", "--exclude=n2",
+           "-pbatch", "-C h100", "--no-requeue", "-H", "-vpgpu", "--gpus-per-task=1", "--comment-not-a-thing=1"]
+
+
+@pytest.mark.parametrize("arg", SMUGGLED)
+def test_every_spelling_of_a_reserved_option_is_refused(arg: str) -> None:
+    with pytest.raises(ValueError, match="set by avo itself|avo sets itself|takes a value"):
+        SandboxPolicy(backend="slurm", slurm={"extra_args": [arg]})
+
+
+@pytest.mark.parametrize("arg", ALLOWED)
+def test_other_options_pass(arg: str) -> None:
+    assert SandboxPolicy(backend="slurm", slurm={"extra_args": [arg]}).slurm.extra_args == [arg]
+
+
+@pytest.mark.parametrize("args", [["--partition"], ["-p"], ["--constraint", "h100"], ["/tmp/evil.sh"], ["--"]])
+def test_a_value_in_the_next_argument_or_a_non_option_is_refused(args: list[str]) -> None:
+    """It would swallow avo's own first option (now after extra_args), or end sbatch's options."""
+    with pytest.raises(ValueError, match="takes a value|is not an sbatch option"):
+        SandboxPolicy(backend="slurm", slurm={"extra_args": args})
+
+
+def test_avo_options_come_after_extra_args_and_a_percent_is_escaped(tmp_path: Path) -> None:
+    from sandbox.backends.slurm.allocation import output_option
+
+    options = resource_options(SandboxPolicy(backend="slurm", slurm={"extra_args": ["--partition=mine"],
+                                                                     "partition": "gpu"}))
+    assert options.index("--partition=mine") < options.index("--partition=gpu")
+    assert output_option(Path("/s/100%j/x.log")) == "--output=/s/100%%j/x.log"
 
 
 def write(tmp_path: Path, slurm: str) -> Path:
@@ -37,7 +73,9 @@ def write(tmp_path: Path, slurm: str) -> Path:
 
 @pytest.mark.parametrize("slurm, message", [
     ("{partiton: gpu}", "unknown key 'sandbox.slurm.partiton' (did you mean 'sandbox.slurm.partition'?)"),
-    ("{extra_args: ['--job-name=mine']}", "--job-name is set by avo itself"),
+    ("{extra_args: ['--job-name=mine']}", "--job-name is (an abbreviation of) --job-name, which avo sets itself"),
+    ("{extra_args: ['-o/path']}", "-o (in -o/path) is set by avo itself"),
+    ("{max_steps: 0}", "sandbox.slurm.max_steps"),
     ("{heartbeat_s: 10, stale_after_s: 20}", "stale_after_s must be at least 3 heartbeats"),
     ("{node_backend: podman}", "key 'sandbox.slurm.node_backend'"),
 ])
@@ -66,3 +104,23 @@ def test_the_live_view_shows_a_run_waiting_in_the_queue() -> None:
     state.apply({"kind": "slurm_allocation", "job_id": 7, "state": "RUNNING", "node": "gpu07"})
     console.print(state.render())
     assert "slurm job 7: running on gpu07" in console.export_text()
+
+
+def test_max_step_count_is_read_from_scontrol_show_config() -> None:
+    from sandbox.backends.slurm.queue import parse_max_step_count
+
+    config = ("Configuration data as of 2026-12-05T18:30:00\nMaxJobCount             = 10000\n"
+              "MaxStepCount            = 40000\nMaxTasksPerNode         = 512\n")
+    assert parse_max_step_count(config) == 40000
+    assert parse_max_step_count("MaxStepCount=7") == 7
+    assert parse_max_step_count("MaxStepCountX = 5\nMaxJobCount = 3") is None
+    assert parse_max_step_count("MaxStepCount = (null)") is None
+    assert parse_max_step_count("MaxStepCount = 0") is None
+
+
+def test_the_effective_step_limit_is_the_smaller_and_renewal_starts_before_it() -> None:
+    from sandbox.backends.slurm.lease import renew_at, step_limit
+
+    assert step_limit(100, 40000) == 100 and step_limit(None, 40000) == 40000 and step_limit(50000, 40000) == 40000
+    assert step_limit(None, None) is None and step_limit(6, None) == 6
+    assert renew_at(40000) == 36000 and renew_at(6) == 5 and renew_at(1) == 1

@@ -2,9 +2,10 @@
 
 Login side: ``backend`` (the ``Backend``), ``lease`` (the run's allocation: acquired,
 shared, renewed, released), ``allocation`` (one holder job and its heartbeat),
-``steps`` (one helper step), ``queue`` (Slurm's commands and ``squeue --json``),
+``steps`` (one helper step per call), ``helper_step`` (the persistent helper step that
+serves many calls), ``queue`` (Slurm's commands and ``squeue --json``),
 ``run_records`` (what ``avo runs`` lists). Node side: ``node_helper`` (one request
-per step, through the docker backend's own code), ``holder`` (the holder job's
+per step, or many through ``serve``, through the docker backend's own code), ``holder`` (the holder job's
 body), ``step_gpus`` (the step's GPUs). ``wire`` is what the two sides exchange.
 Nothing here imports ``docker`` at module level: the node side imports the docker
 backend when it runs.

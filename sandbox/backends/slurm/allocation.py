@@ -28,28 +28,39 @@ from pathlib import Path
 from ...errors import SlurmError
 from ...policy import SandboxPolicy
 from ..base import LABEL_HOST, LABEL_PID, owner_alive
-from .queue import QueuedJob, cancel, queued_job, queued_jobs, submit_batch
+from .queue import QueuedJob, cancel, ended_state, queued_job, queued_jobs, submit_batch
 from .steps import SOURCE_ROOT, helper_python
 
 #: Set in the environment of ``avo run --slurm``'s batch job: calls run in that job's own
 #: allocation (no holder, no renewal; the job ends with the run).
 ENCLOSING_ENV = "AVO_SLURM_ALLOCATION"
 HOLDER_PREFIX = "avo-hold-"
+#: How often a wait in the queue looks at the stop request (squeue itself is polled every poll_s).
+STOP_LOOK_S = 0.1
 OWNER_PREFIX = "avo:"
+SHARED_FS_FIX = ("put workspace_dir and sandbox.slurm.state_dir on a filesystem that the login node and the "
+                 "compute nodes share (home, project or scratch space)")
 
 
 def resource_options(policy: SandboxPolicy) -> list[str]:
     """``sbatch`` options for the resources of ``policy.slurm`` (shared by holders and batch runs).
-    CPUs and memory default to what one call's container may use."""
+    CPUs and memory default to what one call's container may use. ``extra_args`` come first:
+    sbatch lets a later option win, and the caller appends its own after these."""
     slurm = policy.slurm
     memory_mb = math.ceil(policy.memory_bytes / 2**20)
-    options = ["--nodes=1", "--ntasks=1", f"--cpus-per-task={slurm.cpus_per_task or math.ceil(policy.cpus)}",
+    options = [*slurm.extra_args, "--nodes=1", "--ntasks=1",
+               f"--cpus-per-task={slurm.cpus_per_task or math.ceil(policy.cpus)}",
                f"--mem={slurm.mem or f'{memory_mb}M'}"]
     for flag, value in (("partition", slurm.partition), ("account", slurm.account), ("qos", slurm.qos),
                         ("time", slurm.time), ("gres", slurm.gres)):
         if value:
             options.append(f"--{flag}={value}")
-    return [*options, *slurm.extra_args]
+    return options
+
+
+def output_option(path: Path) -> str:
+    """``--output=PATH`` with sbatch's filename patterns escaped (a ``%`` in state_dir is a folder's name)."""
+    return "--output=" + str(path).replace("%", "%%")
 
 
 def owner_comment(run_id: str) -> str:
@@ -76,6 +87,7 @@ class Allocation:
     log: Path | None = None
     node: str = ""
     end_time: int = 0
+    steps: int = 0  # job steps started in it (its share of the site's MaxStepCount)
 
     def release(self) -> None:
         """Let go: the heartbeat file goes (the holder exits on its own, even if the
@@ -88,6 +100,22 @@ class Allocation:
             cancel(self.job_id)
         except SlurmError:
             pass  # the holder still exits at its next look at the missing heartbeat
+
+    def why_ended(self) -> str:
+        """Why the job ended before serving a call, as one line naming the fix. A job that
+        started but whose log never appeared on this side ran where ``state_dir`` is another
+        folder (slurmd could not open its log, or the holder found no heartbeat and left)."""
+        tail = self.log_tail()
+        if tail:
+            return f"Slurm job {self.job_id} ended: {tail}"
+        try:
+            state = ended_state(self.job_id)
+        except SlurmError:
+            state = None
+        if state in ("CANCELLED", "PREEMPTED", "NODE_FAIL", "TIMEOUT", "DEADLINE", "BOOT_FAIL", "OUT_OF_MEMORY"):
+            return f"Slurm job {self.job_id} ended before serving a call ({state})"
+        return (f"Slurm job {self.job_id} ended before serving a call and its log {self.log} never appeared "
+                f"on this node: {SHARED_FS_FIX}")
 
     def log_tail(self, lines: int = 5) -> str:
         try:
@@ -157,8 +185,8 @@ def submit_holder(policy: SandboxPolicy, run_id: str, heartbeat: Heartbeat) -> A
         f"--heartbeat {shlex.quote(str(beat))} --stale-after {slurm.stale_after_s:g} "
         f"--poll {max(0.5, min(slurm.heartbeat_s, 5.0)):g} --node-backend {slurm.node_backend}",
         ""])
-    options = [f"--job-name={HOLDER_PREFIX}{run_id}", f"--output={log}", f"--comment={owner_comment(run_id)}",
-               "--export=PATH,HOME", *resource_options(policy)]
+    options = [*resource_options(policy), f"--job-name={HOLDER_PREFIX}{run_id}", output_option(log),
+               f"--comment={owner_comment(run_id)}", "--export=PATH,HOME"]
     try:
         job_id = submit_batch(options, script)
     except BaseException:
@@ -169,26 +197,28 @@ def submit_holder(policy: SandboxPolicy, run_id: str, heartbeat: Heartbeat) -> A
 
 
 def wait_running(allocation: Allocation, poll_s: float, on_state: Callable[[QueuedJob], None],
-                 stopped: threading.Event | None = None) -> QueuedJob:
+                 stopped: threading.Event, check_stop: Callable[[], None] | None = None) -> QueuedJob:
     """Poll ``squeue`` until the job runs, reporting each new (state, reason). A job that
-    vanishes before it runs ends the wait with SlurmError: the wait always ends."""
+    vanishes before it runs ends the wait with SlurmError: the wait always ends. Between
+    two looks, ``stopped`` (the run's allocation is closing) and ``check_stop`` (the host's
+    stop request: it raises) are watched every ``STOP_LOOK_S``, so a stop never waits a poll."""
     seen: tuple[str, str] | None = None
     while True:
         job = queued_job(allocation.job_id)
         if job is None:
-            tail = allocation.log_tail()
-            raise SlurmError(f"Slurm job {allocation.job_id} ended before it ran" + (f": {tail}" if tail else
-                             " (refused by the partition, cancelled, or failed at launch)"))
+            raise SlurmError(allocation.why_ended())
         if (job.state, job.reason) != seen:
             seen = (job.state, job.reason)
             on_state(job)
         if job.running:
             allocation.node, allocation.end_time = job.nodes, job.end_time
             return job
-        if stopped is not None and stopped.wait(poll_s):
-            raise SlurmError(f"stopped while Slurm job {allocation.job_id} was still {job.state}")
-        if stopped is None:
-            time.sleep(poll_s)
+        next_look = time.monotonic() + poll_s
+        while (left := next_look - time.monotonic()) > 0:
+            if check_stop is not None:
+                check_stop()
+            if stopped.wait(min(left, STOP_LOOK_S)):
+                raise SlurmError(f"stopped while Slurm job {allocation.job_id} was still {job.state}")
 
 
 def sweep_orphans() -> list[int]:

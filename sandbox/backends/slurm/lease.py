@@ -3,8 +3,11 @@
 Every sandbox of a run (the agent's shell, the scorer's) runs its calls in the same
 allocation: the first to open acquires it, the last to close releases it. A watcher
 thread keeps it: before the job reaches its time limit it acquires a new one and
-moves new calls there, releasing the old one once its calls are done; when the job
-is lost (preempted, node failure), calls wait for the replacement. Every change of
+moves new calls there, releasing the old one once its calls are done, and it does the
+same before the job's steps reach the site's ``MaxStepCount`` (every call is a step);
+when the job is lost (preempted, node failure), calls wait for the replacement. A job
+that a user cancelled (``scancel``, state CANCELLED) is not replaced: it means "stop
+this run", which the host learns through :mod:`sandbox.host_link`. Every change of
 queue state goes to the run's event sink (job id, state, reason), which is how the
 live view shows a run waiting in the queue.
 """
@@ -19,19 +22,35 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ... import host_link
 from ...errors import SandboxClosed, SlurmError
 from ...policy import SandboxPolicy
 from ..base import EventSink
 from .allocation import (ENCLOSING_ENV, Allocation, Heartbeat, resource_options, submit_holder,
                          sweep_orphans, wait_running)
-from .queue import QueuedJob, queued_job
+from .queue import QueuedJob, ended_state, queued_job, settled_state, site_max_steps
 from .run_records import RunRecord
 
 log = logging.getLogger("avo.sandbox.slurm")
+#: How long a failed step waits for its job to finish completing, to learn whether it was cancelled.
+SETTLE_S = 15.0
 
 
 def _quiet(kind: str, data: dict[str, Any]) -> None:
     log.info("%s %s", kind, data)
+
+
+def step_limit(setting: int | None, site: int | None) -> int | None:
+    """Steps one allocation may run: the smaller of ``sandbox.slurm.max_steps`` and the site's
+    ``MaxStepCount`` (None: no limit known)."""
+    known = [value for value in (setting, site) if value]
+    return min(known) if known else None
+
+
+def renew_at(limit: int) -> int:
+    """The step count at which renewal starts: 90 % of the limit, so calls go on in the old
+    allocation while the new one waits in the queue."""
+    return max(1, limit - max(1, limit // 10))
 
 
 class RunAllocation:
@@ -50,6 +69,8 @@ class RunAllocation:
         self._record = RunRecord.start(self._slurm.state_path, run_id)
         self._heartbeat: Heartbeat | None = None
         self._watcher: threading.Thread | None = None
+        self._announced: set[int] = set()
+        self._limit: int | None = None
         enclosing = os.environ.get(ENCLOSING_ENV)
         if enclosing:
             self._current: Allocation | None = Allocation(job_id=int(enclosing), owned=False)
@@ -59,9 +80,10 @@ class RunAllocation:
         swept = sweep_orphans()
         if swept:
             self._emit("slurm_sweep", {"cancelled": swept})
+        self._limit = step_limit(self._slurm.max_steps, site_max_steps())
         self._heartbeat = Heartbeat(self._slurm.heartbeat_s)
         try:
-            self._current = self._acquire()
+            self._current = self._acquire(host_waits=True)
         except BaseException:
             self._heartbeat.stop()
             self._record.finish()
@@ -75,9 +97,10 @@ class RunAllocation:
 
     @contextmanager
     def use(self) -> Iterator[Allocation]:
-        """The allocation a call runs in, held for the call (renewal waits for it)."""
+        """The allocation a call runs in, held for the call (renewal waits for it). An allocation
+        whose steps reached the limit takes no more calls: they wait for its renewal."""
         with self._changed:
-            while self._current is None:
+            while self._current is None or (self._limit is not None and self._current.steps >= self._limit):
                 if self._closed.is_set():
                     raise SandboxClosed(f"the Slurm allocation of run {self.run_id} is released")
                 if self._failure is not None:
@@ -91,6 +114,19 @@ class RunAllocation:
             with self._changed:
                 self._in_flight[allocation.job_id] -= 1
             self._release_idle_retired()
+
+    def count_step(self, allocation: Allocation) -> None:
+        """A job step is about to start in ``allocation`` (a call's, or a persistent helper's)."""
+        with self._changed:
+            allocation.steps += 1
+
+    def first_look(self, job_id: int) -> bool:
+        """True the first time it is asked about ``job_id``: the run says once where it landed,
+        however many sandboxes share the allocation."""
+        with self._changed:
+            first = job_id not in self._announced
+            self._announced.add(job_id)
+        return first
 
     def close(self) -> None:
         """Release every allocation of the run (safe to call twice)."""
@@ -114,12 +150,15 @@ class RunAllocation:
 
     # -- acquiring and keeping ----------------------------------------------------------------
 
-    def _acquire(self) -> Allocation:
+    def _acquire(self, *, host_waits: bool = False) -> Allocation:
+        """Submit a holder and wait until it runs. ``host_waits``: the host program itself waits
+        (the run's first allocation), so its stop request ends the wait and cancels the job."""
         assert self._heartbeat is not None
         allocation = submit_holder(self._policy, self.run_id, self._heartbeat)
         self._record.add_job(allocation.job_id)
         try:
-            wait_running(allocation, self._slurm.poll_s, self._report, self._closed)
+            wait_running(allocation, self._slurm.poll_s, self._report, self._closed,
+                         host_link.check_stop if host_waits else None)
         except BaseException:
             self._drop(allocation)
             raise
@@ -140,20 +179,60 @@ class RunAllocation:
             except SlurmError as exc:
                 log.warning("squeue failed (will retry): %s", exc)
                 continue
+            if job is not None and job.state == "COMPLETING":
+                continue  # ending: cancelled, preempted or failed, which its state says once it is over
             lost = current is not None and job is None
             if lost:
                 assert current is not None
+                try:
+                    state = ended_state(current.job_id)
+                except SlurmError:
+                    state = None
+                if self._cancelled(current, state):
+                    return
                 self._emit("slurm_lost", {"job_id": current.job_id, "detail": current.log_tail()})
                 with self._changed:
                     self._current = None
                 self._drop(current)
-            elif current is not None and job is not None and not self._renewal_due(job):
+            elif current is not None and job is not None and not self._renewal_due(job, current):
                 continue
             self._replace(current if not lost else None)
 
-    def _renewal_due(self, job: QueuedJob) -> bool:
-        """Whether the job ends within ``renew_before_s`` (at most 90 % of its whole time
-        limit, so a short limit renews once per allocation, not at every look)."""
+    def step_failed(self, allocation: Allocation) -> None:
+        """A step in ``allocation`` failed. If a user cancelled the job, that is why: raise that,
+        and tell the host now rather than at the watcher's next look (the run would otherwise
+        carry on to its next call)."""
+        try:
+            state = settled_state(allocation.job_id, SETTLE_S)
+        except SlurmError:
+            return
+        if self._cancelled(allocation, state) and self._failure is not None:
+            raise self._failure
+
+    def _cancelled(self, current: Allocation, state: str | None) -> bool:
+        """Whether a user cancelled the run's job; if so (once, whoever notices first), calls fail
+        from now on and the host is told to stop the run. Preemption, node failure and the time
+        limit end in other states, and the allocation is replaced."""
+        if state != "CANCELLED":
+            return False
+        detail = f"Slurm job {current.job_id} was cancelled (scancel)"
+        with self._changed:
+            if self._current is not current:
+                return True  # already handled
+            self._current = None
+            self._failure = SlurmError(f"{detail}: the run stops; resume it with `avo run CONFIG --resume`")
+            self._changed.notify_all()
+        self._drop(current)
+        self._emit("slurm_cancelled", {"job_id": current.job_id})
+        host_link.allocation_cancelled(detail)
+        return True
+
+    def _renewal_due(self, job: QueuedJob, current: Allocation) -> bool:
+        """Whether the job's steps near the step limit, or it ends within ``renew_before_s`` (at
+        most 90 % of its whole time limit, so a short limit renews once per allocation, not at
+        every look)."""
+        if self._limit is not None and current.steps >= renew_at(self._limit):
+            return True
         if not job.end_time or not job.start_time:
             return False
         margin = min(self._slurm.renew_before_s, 0.9 * (job.end_time - job.start_time))
@@ -162,7 +241,8 @@ class RunAllocation:
     def _replace(self, old: Allocation | None) -> None:
         """Acquire a new allocation and move new calls to it; the old one is released once idle."""
         if old is not None:
-            self._emit("slurm_renewal", {"job_id": old.job_id, "time_left_s": self._time_left(old)})
+            self._emit("slurm_renewal", {"job_id": old.job_id, "time_left_s": self._time_left(old),
+                                         "steps": old.steps, "step_limit": self._limit})
         try:
             new = self._acquire()
         except SlurmError as exc:

@@ -13,7 +13,12 @@ and the :class:`~.wire.Reply` as the last line of stdout:
   the node's engine, or among the images the node's broker allows the caller);
 - ``sweep``: remove the containers carrying given labels (docker only: the broker ends a
   session's containers itself when the step's connection closes);
-- ``hold --heartbeat F --stale-after S --poll P [--node-backend B]``: the holder job's body (:mod:`.holder`).
+- ``hold --heartbeat F --stale-after S --poll P [--node-backend B]``: the holder job's body (:mod:`.holder`);
+- ``serve``: the persistent helper of :mod:`.helper_step`: one request per stdin line
+  (``{"id", "action", "request"}``), each served in a thread of its own, its reply one
+  stdout line (``{"id", "reply"}``) in any order; on EOF or SIGTERM it removes the
+  containers of the calls still in flight and exits. One step then serves many calls,
+  with the interpreter, the imports and the engine already warm.
 
 A SIGTERM (``scancel`` of the step, the end of the allocation) unwinds the call, so
 the docker backend removes its container before the helper exits.
@@ -23,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
+import threading
 import os
 import signal
 import socket
@@ -34,10 +41,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ...errors import PolicyError, SandboxError
+from ...errors import GpuUnavailable, PolicyError, SandboxError
 from ...policy import GpuSelection, SandboxPolicy
 from .step_gpus import step_gpu_ids
-from .wire import LABEL_JOB, CallRequest, ProbeRequest, Reply, SweepRequest
+from .wire import LABEL_CALL, LABEL_JOB, CallRequest, ProbeRequest, Reply, SweepRequest
 
 def node_policy(policy: SandboxPolicy, gpus: list[str]) -> SandboxPolicy:
     """The call's policy on this node: the node backend (the node's dockerd, or its avo-sandboxd,
@@ -59,17 +66,48 @@ def _call_parts(raw: bytes, env: Mapping[str, str]) -> tuple[CallRequest, Sandbo
     return request, node_policy(request.policy, gpus), labels, gpus, source
 
 
-def serve_call(raw: bytes, env: Mapping[str, str]) -> Reply:
+#: Backends kept open by a persistent helper (``serve``) across its calls, by policy, workspace and
+#: labels (all but the call's own): those with a warm pool, and every broker session (one broker
+#: connection per helper, not an admission and mount pinning per call). A one-call step keeps none.
+_POOLED: dict[str, Any] = {}
+_POOLED_LOCK = threading.Lock()
+
+
+def serve_call(raw: bytes, env: Mapping[str, str], keep_pools: bool = False) -> Reply:
+    """Run one call. ``keep_pools`` (a persistent helper): a policy with ``pool_size`` > 0, or the
+    broker, reuses one backend (its warm containers, its broker session) for every call of the
+    same sandbox."""
     from .. import open_backend
 
     request, policy, labels, gpus, source = _call_parts(raw, env)
+    stdin = base64.b64decode(request.stdin_b64) or None
+    if keep_pools and (policy.pool_size > 0 or policy.backend == "broker"):
+        shared = {k: v for k, v in labels.items() if k != LABEL_CALL}
+        key = "\0".join([policy.model_dump_json(), request.workspace, json.dumps(shared, sort_keys=True)])
+        with _POOLED_LOCK:
+            if key not in _POOLED:
+                _POOLED[key] = open_backend(policy, Path(request.workspace), shared)
+            backend = _POOLED[key]
+        result = backend.run(request.script, stdin=stdin, timeout_s=request.timeout_s)
+        return Reply(node=_node(), gpus=gpus, gpu_source=source, result=result)
     backend = open_backend(policy, Path(request.workspace), labels)
     try:
-        result = backend.run(request.script, stdin=base64.b64decode(request.stdin_b64) or None,
-                             timeout_s=request.timeout_s)
+        result = backend.run(request.script, stdin=stdin, timeout_s=request.timeout_s)
     finally:
         backend.close()
     return Reply(node=_node(), gpus=gpus, gpu_source=source, result=result)
+
+
+def close_pools() -> None:
+    """Close the backends a persistent helper kept (their warm containers go with them)."""
+    with _POOLED_LOCK:
+        backends = list(_POOLED.values())
+        _POOLED.clear()
+    for backend in backends:
+        try:
+            backend.close()
+        except SandboxError:
+            pass
 
 
 def serve_plan(raw: bytes, env: Mapping[str, str]) -> Reply:
@@ -133,13 +171,89 @@ HANDLERS: dict[str, Callable[[bytes, Mapping[str, str]], Reply]] = {
     "call": serve_call, "plan": serve_plan, "probe": serve_probe, "sweep": serve_sweep}
 
 
+def _slurm_fix(exc: SandboxError) -> str:
+    """The error as a slurm-backed run must read it: its GPUs come from ``sandbox.slurm.gres``
+    (``sandbox.gpus`` is already none), so doing without them means removing that."""
+    from ...gpu import INSTALL_FIX
+
+    message = str(exc)
+    if isinstance(exc, GpuUnavailable):
+        message = message.replace(INSTALL_FIX, INSTALL_FIX.replace(
+            "or set sandbox.gpus: none", "or remove sandbox.slurm.gres to run without GPUs"))
+    return message
+
+
 def _terminate(signum: int, frame: FrameType | None) -> Any:
     raise SystemExit(128 + signum)
 
 
+def answer(action: str, raw: bytes, env: Mapping[str, str], *, persistent: bool = False) -> Reply:
+    """One request's reply; the errors a request can cause come back as the reply's error."""
+    try:
+        if action == "call":
+            return serve_call(raw, env, keep_pools=persistent)
+        return HANDLERS[action](raw, env)
+    except SandboxError as exc:
+        return Reply(node=_node(), error_type=type(exc).__name__, error=_slurm_fix(exc))
+    except (ValidationError, KeyError) as exc:
+        return Reply(node=_node(), error_type=PolicyError.__name__, error=f"bad request to the node helper: {exc}")
+
+
+def serve(env: Mapping[str, str]) -> int:
+    """The persistent helper's loop (see the module docstring)."""
+
+    import importlib
+
+    for module in ("sandbox.backends.docker", "sandbox.backends.broker"):
+        importlib.import_module(module)  # docker-py and both node backends: imported once, not at each call
+    from ..docker.sweep import remove_labelled
+
+    out_lock = threading.Lock()
+    stopping = threading.Event()
+    in_flight: dict[str, str] = {}  # request id -> its call's label
+
+    def run_one(message: dict[str, Any]) -> None:
+        request = json.dumps(message.get("request", {})).encode()
+        call = message.get("request", {}).get("labels", {}).get(LABEL_CALL) if message.get("action") == "call" else None
+        if call:
+            in_flight[message["id"]] = call
+        try:
+            reply = answer(str(message.get("action")), request, env, persistent=True)
+        finally:
+            in_flight.pop(message["id"], None)
+        line = json.dumps({"id": message["id"], "reply": json.loads(reply.model_dump_json())}) + "\n"
+        with out_lock:
+            if stopping.is_set():
+                return  # ended: a call whose container the sweep removed has no result to report
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+    def sweep_in_flight(signum: int | None = None, frame: FrameType | None = None) -> None:
+        stopping.set()
+        close_pools()
+        for call in list(in_flight.values()):
+            try:
+                remove_labelled(labels={LABEL_CALL: call}, stale_only=False)
+            except SandboxError:
+                pass
+        os._exit(0 if signum is None else 128 + signum)  # the call threads die with the process
+
+    signal.signal(signal.SIGTERM, sweep_in_flight)
+    print(json.dumps({"id": "", "ready": True}), flush=True)
+    for line in sys.stdin:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict) and isinstance(message.get("id"), str):
+            threading.Thread(target=run_one, args=(message,), daemon=True).start()
+    sweep_in_flight()  # EOF: the login side is gone
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="avo-node-helper", description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=[*HANDLERS, "hold"])
+    parser.add_argument("action", choices=[*HANDLERS, "hold", "serve"])
     parser.add_argument("--heartbeat", type=Path)
     parser.add_argument("--stale-after", type=float, default=30.0)
     parser.add_argument("--poll", type=float, default=2.0)
@@ -151,14 +265,10 @@ def main(argv: list[str] | None = None) -> int:
         ended = hold(args.heartbeat, args.stale_after, args.poll, sweep=args.node_backend == "docker")
         print(f"holder on {_node()} ended: {ended}", flush=True)
         return 0
+    if args.action == "serve":
+        return serve(os.environ)
     signal.signal(signal.SIGTERM, _terminate)
-    raw = sys.stdin.buffer.read()
-    try:
-        reply = HANDLERS[args.action](raw, os.environ)
-    except SandboxError as exc:
-        reply = Reply(node=_node(), error_type=type(exc).__name__, error=str(exc))
-    except ValidationError as exc:
-        reply = Reply(node=_node(), error_type=PolicyError.__name__, error=f"bad request to the node helper: {exc}")
+    reply = answer(args.action, sys.stdin.buffer.read(), os.environ)
     sys.stdout.write(reply.model_dump_json() + "\n")
     sys.stdout.flush()
     return 0

@@ -98,6 +98,33 @@ def queued_jobs(job_ids: Iterable[int] | None = None) -> dict[int, QueuedJob]:
     """The live jobs among ``job_ids`` (all of the user's when None), by id. A job that is
     finished or unknown to the controller is simply absent."""
     wanted = None if job_ids is None else {int(j) for j in job_ids}
+    return {job_id: job for job_id, job in _remembered(wanted).items() if job.live}
+
+
+def ended_state(job_id: int) -> str | None:
+    """The state a finished job ended in (``CANCELLED``, ``PREEMPTED``, ``NODE_FAIL``, ``TIMEOUT``...)
+    while the controller still remembers it (``MinJobAge``, 300 s by default), else None."""
+    job = _remembered({job_id}).get(job_id)
+    return job.state if job is not None else None
+
+
+def settled_state(job_id: int, timeout_s: float, running_s: float = 2.0, poll_s: float = 0.2) -> str | None:
+    """The job's state once it is no longer COMPLETING (a job that was just cancelled completes
+    first), waiting up to ``timeout_s``; a job still RUNNING is looked at for ``running_s`` more
+    (its step may have died of a cancel the controller has not recorded yet). None once the
+    controller forgot it."""
+    started = time.monotonic()
+    while True:
+        job = _remembered({job_id}).get(job_id)
+        waited = time.monotonic() - started
+        if job is None or waited >= timeout_s or (job.state != "COMPLETING" and
+                                                  (job.state != "RUNNING" or waited >= running_s)):
+            return job.state if job is not None else None
+        time.sleep(poll_s)
+
+
+def _remembered(wanted: set[int] | None) -> dict[int, QueuedJob]:
+    """Every job among ``wanted`` (all of the user's when None) that squeue still lists, in any state."""
     if wanted is not None and not wanted:
         return {}
     argv = ["squeue", "--json", "--me"]
@@ -114,7 +141,7 @@ def queued_jobs(job_ids: Iterable[int] | None = None) -> dict[int, QueuedJob]:
     except ValueError as exc:
         raise SlurmError(f"squeue --json returned no JSON ({exc}): Slurm 21.08 or newer is needed") from None
     jobs = (QueuedJob.from_squeue(record) for record in records)
-    return {job.job_id: job for job in jobs if job.live and (wanted is None or job.job_id in wanted)}
+    return {job.job_id: job for job in jobs if wanted is None or job.job_id in wanted}
 
 
 def queued_job(job_id: int) -> QueuedJob | None:
@@ -123,8 +150,9 @@ def queued_job(job_id: int) -> QueuedJob | None:
 
 
 def submit_batch(options: Sequence[str], script: str) -> int:
-    """``sbatch --parsable OPTIONS`` with ``script`` on stdin; the new job's id."""
-    out = run_command(["sbatch", "--parsable", *options], input_text=script)
+    """``sbatch OPTIONS --parsable`` with ``script`` on stdin; the new job's id (``--parsable``
+    last, after the user's ``extra_args`` among ``options``)."""
+    out = run_command(["sbatch", *options, "--parsable"], input_text=script)
     try:
         return int(out.strip().split(";")[0])
     except ValueError:
@@ -141,6 +169,24 @@ def cancel(*job_ids: int, signal: str | None = None) -> None:
     except SlurmError as exc:
         if "Invalid job id" not in str(exc) and "already completing or completed" not in str(exc):
             raise
+
+
+def parse_max_step_count(config_text: str) -> int | None:
+    """``MaxStepCount`` from ``scontrol show config`` output (``MaxStepCount = 40000``), or None."""
+    for line in config_text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() == "MaxStepCount":
+            value = value.strip()
+            return int(value) if value.isdigit() and int(value) > 0 else None
+    return None
+
+
+def site_max_steps() -> int | None:
+    """The site's ``MaxStepCount`` (steps one job may run), or None when the controller does not say."""
+    try:
+        return parse_max_step_count(run_command(["scontrol", "show", "config"]))
+    except SlurmError:
+        return None
 
 
 def wait_gone(job_ids: Iterable[int], timeout_s: float, poll_s: float = 1.0) -> bool:

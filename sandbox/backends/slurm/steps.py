@@ -86,6 +86,11 @@ def run_helper(job_id: int, action: str, request: BaseModel, *, python: str, tim
         raise SlurmError(f"avo's helper could not run in job {job_id} (srun exit {status}): {_tail(stderr)}; "
                          "avo must be installed at the same path on the nodes (sandbox.slurm.python names "
                          "the nodes' interpreter)")
+    return raise_reported(reply)
+
+
+def raise_reported(reply: Reply) -> Reply:
+    """``reply``, or the error the helper reported in it as the same ``sandbox.errors`` class."""
     if reply.error_type:
         raise _error(reply.error_type, f"on node {reply.node}: {reply.error}")
     return reply
