@@ -4,7 +4,7 @@
 PYTHON ?= python
 CONFIG ?= avo.yaml
 
-.PHONY: setup demo install test run bench lint
+.PHONY: setup demo install test run bench lint docs
 
 # Everything on a fresh machine (Docker engine and daemon, avo, the sandbox image); idempotent.
 setup:
@@ -28,6 +28,11 @@ bench:
 	$(PYTHON) bench/attention_tflops.py
 	$(PYTHON) bench/report_build.py
 	$(PYTHON) bench/candidate_process.py
+
+# The docs site, strictly: a broken internal link or anchor, a missing page or a page outside
+# the table of contents fails it (docs/docs-site.md). tests/docs/ runs the same build.
+docs:
+	$(PYTHON) -m sphinx -W --keep-going -n -q -b html docs build/docs
 
 lint:
 	$(PYTHON) -m compileall -q orchestrator sandbox tests
