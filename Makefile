@@ -31,8 +31,10 @@ bench:
 
 # The docs site, strictly: a broken internal link or anchor, a missing page or a page outside
 # the table of contents fails it (docs/docs-site.md). tests/docs/ runs the same build.
+DOCS_SRC ?= docs
+DOCS_OUT ?= build/docs
 docs:
-	$(PYTHON) -m sphinx -W --keep-going -n -q -b html docs build/docs
+	$(PYTHON) -m sphinx -W --keep-going -n -q -b html $(DOCS_SRC) $(DOCS_OUT)
 
 lint:
 	$(PYTHON) -m compileall -q orchestrator sandbox tests
