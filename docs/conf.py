@@ -14,7 +14,5 @@ html_title = "avo — Agentic Variation Operators"
 # GitHub-style anchors for headings, so `page.md#some-heading` works on GitHub and in the site.
 myst_heading_anchors = 4
 myst_enable_extensions = ["colon_fence"]
-# Code blocks are shown as written: no highlighting failure may fail the build because a
-# block holds console output rather than the language it is tagged with.
+# Untagged blocks (console output, file trees) are shown as written, not guessed at.
 highlight_language = "none"
-suppress_warnings: list[str] = []

@@ -62,11 +62,15 @@ class CodeBlock:
 
 
 def code_blocks(page: Path) -> list[CodeBlock]:
-    """Every fenced code block of a page (the README's table cells included)."""
+    """Every fenced code block of a page (the README's table cells, list items and quotes included),
+    its text without the prefix of the item or quote it sits in."""
     text = page.read_text(encoding="utf-8")
     blocks = []
     for match in _FENCE.finditer(text):
         language = (match.group("info").strip().split() or [""])[0].strip("{}")
         line = text.count("\n", 0, match.start()) + 1
-        blocks.append(CodeBlock(page, line, language, match.group("body")))
+        indent = match.group("indent")  # a block inside a list item or a quote: its prefix goes
+        body = "".join(row[len(indent):] if row.startswith(indent) else row.lstrip(" >")
+                       for row in match.group("body").splitlines(keepends=True))
+        blocks.append(CodeBlock(page, line, language, body))
     return blocks
