@@ -1,6 +1,0 @@
-"""The docs tests import their page reader (markdown_pages.py) from this folder."""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
