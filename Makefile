@@ -4,7 +4,7 @@
 PYTHON ?= python
 CONFIG ?= avo.yaml
 
-.PHONY: setup demo install test run bench lint
+.PHONY: setup demo install test run bench lint docs
 
 # Everything on a fresh machine (Docker engine and daemon, avo, the sandbox image); idempotent.
 setup:
@@ -29,6 +29,13 @@ bench:
 	$(PYTHON) bench/report_build.py
 	$(PYTHON) bench/candidate_process.py
 	$(PYTHON) bench/parallel_agents.py
+
+# The docs site, strictly: a broken internal link or anchor, a missing page or a page outside
+# the table of contents fails it (docs/docs-site.md). tests/docs/ runs the same build.
+DOCS_SRC ?= docs
+DOCS_OUT ?= build/docs
+docs:
+	$(PYTHON) -m sphinx -W --keep-going -n -q -b html $(DOCS_SRC) $(DOCS_OUT)
 
 lint:
 	$(PYTHON) -m compileall -q avo orchestrator sandbox tests

@@ -94,7 +94,8 @@ def _broker(policy: SandboxPolicy) -> list[DoctorCheck]:
         status = broker_request(policy.broker_socket, {"kind": "status"})["status"]
     except SandboxError as exc:
         return [DoctorCheck(name="sandbox broker", ok=False, detail=str(exc),
-                            fix="ask the host admin to start avo-sandboxd (README, 'Multi-tenant hosts')")]
+                            fix="ask the host admin to start avo-sandboxd "
+                                "(docs/multi-tenant.md, 'Set-up on a fresh machine (as root)')")]
     you = status["you"]
     entry = you["entry"]
     checks = [DoctorCheck(name="sandbox broker", ok=True, detail=f"{status['broker']} answers at {policy.broker_socket}"),

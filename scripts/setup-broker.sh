@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Multi-tenant host set-up (README, "Multi-tenant hosts"), idempotently, as root:
+# Multi-tenant host set-up (docs/multi-tenant.md, "Set-up on a fresh machine (as root)"), idempotently, as root:
 #  1. dockerd hardened for shared hosts (merged into /etc/docker/daemon.json): no inter-container
 #     traffic on the default bridge, no-new-privileges by default, live restore, no userland
 #     proxy, rotated logs. live-restore is reloaded first (SIGHUP), so the one restart the other
@@ -55,7 +55,7 @@ if [ -n "$change" ] && docker_answers; then
     fi
 fi
 
-# 2. Tenants: a group for the broker's socket; a broker-only group for /dev/nvidia* (README);
+# 2. Tenants: a group for the broker's socket; a broker-only group for /dev/nvidia* (docs/multi-tenant.md, "Set-up on a fresh machine (as root)");
 #    test tenants avo-t1..avo-t9 (the load test and bench/broker_load.py use t1..t5 and t1..t9),
 #    each with its own group.
 groupadd -f avo-tenants
@@ -76,6 +76,8 @@ pip_log=$(mktemp)
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$REPO"; } \
     >"$pip_log" 2>&1 || { cat "$pip_log" >&2; exit 1; }                                        # this checkout's code
 rm -f "$pip_log"
+# The docs pages, where the unit's Documentation= and the broker's messages send an admin.
+install -d /opt/avo/docs && install -m 0644 "$REPO"/docs/*.md /opt/avo/docs/
 chmod -R a+rX /opt/avo
 
 # 4. The broker: policy, unit, state folders; (re)started on the code just installed.
@@ -83,7 +85,7 @@ mkdir -p /etc/avo /srv/avo
 chmod 755 /etc/avo /srv/avo
 if [ ! -f /etc/avo/sandboxd.yaml ]; then
     cat > /etc/avo/sandboxd.yaml <<'YAML'
-# avo-sandboxd host policy (README, "Multi-tenant hosts"). Default deny: only these get in.
+# avo-sandboxd host policy (docs/multi-tenant.md, "The host policy"). Default deny: only these get in.
 socket: /run/avo/sandboxd.sock
 socket_group: avo-tenants
 audit_log: /var/log/avo/sandboxd.jsonl

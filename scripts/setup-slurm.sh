@@ -5,7 +5,7 @@
 # then munged, slurmctld and slurmd started without systemd and the node waited for.
 # Each step is skipped when its result is already there. Run as root (scripts/setup.sh).
 #
-# Choices (checked on the project's machines, see the README's "Clusters" section):
+# Choices (checked on the project's machines, see docs/clusters.md):
 # - CR_Core, else a job without a memory request takes the whole node;
 # - OverSubscribe=FORCE:8, so on a 2-core machine cores are never what a job waits for:
 #   the GPUs are (a third `gpu:1` job pends with reason Resources);

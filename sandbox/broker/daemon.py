@@ -52,7 +52,7 @@ def serve(config: Path) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="avo-sandboxd: %(message)s")
     if os.geteuid() != 0:
         raise PolicyError("avo-sandboxd runs as root (it alone talks to dockerd and pins mounts): "
-                          "start it with systemd (README, 'Multi-tenant hosts')")
+                          "start it with systemd (docs/multi-tenant.md, 'Set-up on a fresh machine (as root)')")
     policy = load_host_policy(config)
     broker = Broker(policy)
     containers, pins = broker.sweep()

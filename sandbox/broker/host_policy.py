@@ -177,7 +177,7 @@ def load_host_policy(path: Path = DEFAULT_PATH) -> HostPolicy:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise HostPolicyError(f"{path}: no host policy: write one (README, 'Multi-tenant hosts'); "
+        raise HostPolicyError(f"{path}: no host policy: write one (docs/multi-tenant.md, 'The host policy'); "
                               f"without it every tenant is denied") from None
     except (OSError, yaml.YAMLError) as exc:
         raise HostPolicyError(f"{path}: cannot read the host policy: {exc}") from exc

@@ -189,7 +189,8 @@ class Broker:
         except KeyError:
             listener.close()
             raise PolicyError(f"socket_group {self.policy.socket_group!r} does not exist: "
-                              f"`groupadd {self.policy.socket_group}` (README, 'Multi-tenant hosts')") from None
+                              f"`groupadd {self.policy.socket_group}` "
+                              "(docs/multi-tenant.md, 'Set-up on a fresh machine (as root)')") from None
         os.chown(path, 0, gid)
         os.chmod(path, 0o660)
         listener.listen(512)

@@ -60,7 +60,7 @@ def test_a_bad_policy_is_one_line_naming_the_file_and_key(tmp_path: Path, text: 
 
 
 def test_a_missing_policy_says_what_to_write(tmp_path: Path) -> None:
-    with pytest.raises(HostPolicyError, match="no host policy.*Multi-tenant hosts"):
+    with pytest.raises(HostPolicyError, match="no host policy.*docs/multi-tenant.md"):
         load_host_policy(tmp_path / "absent.yaml")
 
 

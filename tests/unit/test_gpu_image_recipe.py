@@ -1,7 +1,7 @@
 """`make image-gpu` passes the torch version and base through to images/gpu/build.sh.
 
 The build itself downloads about 3 GB and is run by hand on GPU hosts, never in CI
-(README: "GPU hosts"); these dry runs check what it would be asked to build.
+(docs/SANDBOX.md, "GPU hosts"); these dry runs check what it would be asked to build.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ the node's absolute indices, which is what dockerd and the NVIDIA runtime count 
 - ``CUDA_VISIBLE_DEVICES`` is the fallback. Where ``ConstrainDevices=yes`` (cgroup.conf)
   hides the other devices from the step, Slurm renumbers it from 0 inside the step, so
   on such sites it is wrong for dockerd: they must keep ``SLURM_STEP_GPUS`` (Slurm sets it
-  for every step with a GPU GRES); README's "Clusters" section says so.
+  for every step with a GPU GRES); (docs/clusters.md, "GPUs: why the ids come from the allocation") says so.
 """
 
 from __future__ import annotations
