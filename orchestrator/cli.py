@@ -1,7 +1,7 @@
 """``avo``: init | run | status | lineage | doctor | completion, the sandbox's sandbox exec | gc | image,
 eval | rebench, and report | export.
 
-Exit statuses, one scheme for every command (README, "Exit codes"): 0 done (a graceful
+Exit statuses, one scheme for every command (docs/running.md, "Exit codes"): 0 done (a graceful
 Ctrl-C stop of a run included); 1 a check found a problem (``doctor``; ``eval`` and
 ``rebench``: incorrect); 2 a user or config error, one red line naming the fix; 3
 ``eval``/``rebench``: slower than the tolerance; ``sandbox exec`` relays its command's

@@ -104,13 +104,13 @@ fi
 for tenant in avo-t1 avo-t2; do
     install -d -m 700 -o "$tenant" -g "$tenant" "/srv/avo/$tenant"
 done
-# GPU leases need workspace roots mounted nosuid on a filesystem of their own (README,
-# "Multi-tenant hosts", step 6): otherwise a leased call could leave a setgid-avo-gpu program in
+# GPU leases need workspace roots mounted nosuid on a filesystem of their own
+# (docs/multi-tenant.md, "Set-up on a fresh machine (as root)", step 6): otherwise a leased call could leave a setgid-avo-gpu program in
 # its workspace for the tenant to run from the host, and the broker refuses the lease. Here
 # /srv/avo is a folder of / (no GPU on this machine; the tests mount nosuid roots of their own);
 # on a GPU host give it its own partition: `mount -o nosuid,nodev /dev/vg0/avo /srv/avo`.
 if ! findmnt -no OPTIONS --mountpoint /srv/avo 2>/dev/null | tr , '\n' | grep -qx nosuid; then
-    echo "note: /srv/avo is not a nosuid mount of its own: GPU sessions there will be refused (README, step 6)" >&2
+    echo "note: /srv/avo is not a nosuid mount of its own: GPU sessions there will be refused (docs/multi-tenant.md, \"Set-up on a fresh machine (as root)\", step 6)" >&2
 fi
 install -m 644 "$REPO/sandbox/broker/avo-sandboxd.service" /etc/systemd/system/avo-sandboxd.service
 "$VENV/bin/avo-sandboxd" check --config /etc/avo/sandboxd.yaml

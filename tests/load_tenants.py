@@ -21,7 +21,7 @@ import yaml
 from tenant_hosts import REPO, TEST_SRV, TestBroker, as_tenant, rule
 
 MiB = 2**20
-#: What the sampler allows the broker to hold (README: the broker's bounds).
+#: What the sampler allows the broker to hold (docs/multi-tenant.md, "The host policy": the broker's bounds).
 RSS_BOUND = 400 * MiB
 FD_BOUND = 600
 RULE = {"gpus": [0, 1], "max_gpus": 1, "max_containers": 3, "max_sessions": 4, "max_memory": "1g"}

@@ -67,7 +67,7 @@ def tenant_dir(path: Path, user: str) -> Path:
 
 
 def mount_nosuid_root(path: Path) -> Path:
-    """A filesystem of its own at ``path``, mounted nosuid (a tmpfs): what the README asks the
+    """A filesystem of its own at ``path``, mounted nosuid (a tmpfs): what docs/multi-tenant.md asks the
     admin to give workspace roots, so the broker may lease GPUs to sessions under it."""
     path.mkdir(parents=True, exist_ok=True)
     if not os.path.ismount(path):

@@ -93,4 +93,4 @@ def require_nosuid(writable: Iterable[Path]) -> None:
                 "GPU lease refused: your workspace lies on a filesystem that is also mounted with setuid "
                 f"allowed (at {', '.join(routes)}), so a setgid file a GPU call wrote there would open the "
                 "GPUs from the host. Put the workspace under a root the host admin mounted nosuid, on its "
-                "own filesystem (README, 'Multi-tenant hosts': mount workspace roots nosuid)")
+                "own filesystem (docs/multi-tenant.md, 'Set-up on a fresh machine (as root)', step 6: mount workspace roots nosuid)")

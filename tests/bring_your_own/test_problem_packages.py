@@ -81,7 +81,7 @@ def test_a_bad_package_is_one_line_from_pip_and_tags_nothing(tmp_path, docker_av
     config.write_text(config.read_text().replace("packages: [scipy]", "packages: [scipy, avo-no-such-package-xyz]"))
     tag = derived_tag(config, docker_available)
     result = avo("image", "build", str(config))
-    assert result.returncode == 2  # a user error, as everywhere (README, "Exit codes")
+    assert result.returncode == 2  # a user error, as everywhere (docs/running.md, "Exit codes")
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("avo: sandbox.packages: pip could not get scipy, avo-no-such-package-xyz")
     assert "Could not find a version that satisfies the requirement avo-no-such-package-xyz" in line

@@ -3,7 +3,7 @@
 Every request comes from a process of the tenant ``avo-t1`` speaking to a real broker
 of this module's own, started under ``umask 000`` (so a folder the broker makes with
 the process umask would be world-readable). Its tenants may use two workspace roots:
-one on a nosuid filesystem of its own (the admin step README asks for) and one on the
+one on a nosuid filesystem of its own (the admin step docs/multi-tenant.md asks for) and one on the
 host's root filesystem, which is mounted suid.
 """
 
