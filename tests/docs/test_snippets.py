@@ -34,8 +34,8 @@ _REQUIRES = re.compile(r"^#\s*requires:\s*(?P<needs>[\w, -]+?)\s*$", re.M)
 _FILE_BLOCK = re.compile(r"^#\s*(?P<name>[\w-]+\.py)\s*$")
 _CONTAINER_MODULES = ("sandbox", "orchestrator.benchmarking", "orchestrator.core.evolution")
 #: Where avo puts its OpenEvolve and ShinkaEvolve stand-ins on a scorer's path (last, so an
-#: installed peer wins), as orchestrator/scorer_adapters does in the container.
-_PEER_STANDINS = REPO / "orchestrator" / "scorer_adapters" / "compat"
+#: installed peer wins), as orchestrator/scoring/adapters does in the container.
+_PEER_STANDINS = REPO / "orchestrator" / "scoring" / "adapters" / "compat"
 BLOCK_TIMEOUT_S = 120
 
 PYTHON_BLOCKS = [block for page in pages() for block in code_blocks(page) if block.language in ("python", "py")]

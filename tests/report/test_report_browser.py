@@ -1,6 +1,6 @@
 """The report as a user sees it: headless Chromium (Debian's, offline) opens the report of the
 sorting example's replay run from disk and the test reads the DOM; the same with a synthetic
-10,000-attempt, 200-version run. The screenshot of the first is what the README shows
+10,000-attempt, 200-version run. The screenshot of the first is what docs/report.md shows
 (``AVO_UPDATE_DOCS=1`` writes it to docs/report.png)."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def test_sorting_replay_report_in_chromium(browser, sorting_run: Path, tmp_path:
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.goto((tmp_path / "report.html").as_uri())
-    page.screenshot(path=str(tmp_path / "report.png"))  # what a user sees first (and the README shows)
+    page.screenshot(path=str(tmp_path / "report.png"))  # what a user sees first (and docs/report.md shows)
     assert (tmp_path / "report.png").stat().st_size > 50_000
     if os.environ.get("AVO_UPDATE_DOCS") == "1":
         shutil.copyfile(tmp_path / "report.png", DOCS_SCREENSHOT)
