@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from load_tenants import flood, load_broker, sample, violations  # noqa: E402
+from load_tenants import flood, load_broker, under_load, violations  # noqa: E402
 from tenant_hosts import as_tenant, require_tenants, tenant_code  # noqa: E402
 
 FLOODER = "avo-t9"
@@ -51,19 +51,10 @@ def calls(user: str, broker, code: Path, until: float, out: list[float]) -> None
 def phase(users: list[str], broker, code: Path, seconds: float, flooded: bool) -> tuple[list[float], list]:  # type: ignore[no-untyped-def]
     until = time.monotonic() + seconds
     latencies: list[float] = []
-    samples: list[dict] = []
-    stop = threading.Event()
     threads = [threading.Thread(target=calls, args=(user, broker, code, until, latencies)) for user in users]
     if flooded:
         threads.append(threading.Thread(target=flood, args=(FLOODER, broker, code, until)))
-    sampler = threading.Thread(target=sample, args=(broker, until + 600, samples, stop))
-    for thread in [*threads, sampler]:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    stop.set()
-    sampler.join()
-    return latencies, samples
+    return latencies, under_load(threads, broker, until)
 
 
 def p95(values: list[float]) -> float:

@@ -113,6 +113,20 @@ def broker_pid(broker: TestBroker) -> int:
     return broker.process.pid
 
 
+def under_load(workers: list[threading.Thread], broker: TestBroker, until: float) -> list[dict[str, Any]]:
+    """Run ``workers`` to their end while the sampler watches ``broker``; what it sampled."""
+    samples: list[dict[str, Any]] = []
+    stop = threading.Event()
+    sampler = threading.Thread(target=sample, args=(broker, until + 600, samples, stop))
+    for thread in [*workers, sampler]:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    stop.set()
+    sampler.join()
+    return samples
+
+
 def sample(broker: TestBroker, until: float, out: list[dict[str, Any]], stop: threading.Event) -> None:
     """Every 0.5 s: per-tenant sessions, containers and GPUs, the lease table, RSS and descriptors."""
     from sandbox.backends.broker import broker_request

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from load_tenants import FD_BOUND, RSS_BOUND, Runner, flood, load_broker, logged_calls, sample, violations
+from load_tenants import FD_BOUND, RSS_BOUND, Runner, flood, load_broker, logged_calls, under_load, violations
 from tenant_hosts import containers_labelled, require_tenants, uid_of
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(400)]
@@ -27,18 +27,10 @@ def test_four_runs_and_a_flooding_tenant_keep_every_invariant(code: Path) -> Non
     try:
         until = time.monotonic() + DURATION_S
         runners = [Runner(user, broker, code) for user in RUNNERS]
-        samples: list[dict] = []
-        stop = threading.Event()
         threads = [threading.Thread(target=runner.loop, args=(until,)) for runner in runners]
         flooded: list[str] = []
         threads.append(threading.Thread(target=lambda: flooded.extend(flood(FLOODER, broker, code, until))))
-        sampler = threading.Thread(target=sample, args=(broker, until + 600, samples, stop))
-        for thread in [*threads, sampler]:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        stop.set()
-        sampler.join()
+        samples = under_load(threads, broker, until)
         audit = broker.audit()
         logs = {run["folder"]: logged_calls(run["folder"]) for runner in runners for run in runner.runs
                 if run["rc"] == 0}
