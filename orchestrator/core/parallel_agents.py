@@ -37,6 +37,7 @@ from typing import Any
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.agent_meter import AgentMeter, AgentSpending, SharedBudgetMeter
 from orchestrator.core.evolution import EvolutionRunner, _PriorEvents, _rejection_reason
+from orchestrator.core.interruption import RunAborted
 from orchestrator.core.interfaces import (Evaluator, NoSupervisor, StepOutcome, Supervisor, UsageMeter,
                                           VariationContext, VariationOperator, VariationResult)
 from orchestrator.core.population import Population, Verdict
@@ -149,6 +150,7 @@ class AgentWorker(threading.Thread):
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.state = "starting"
         self.base_version: int | None = None
+        self.step: int | None = None  # the step the main thread last handed it
         self.last_score: float | None = None
 
     def run(self) -> None:
@@ -163,6 +165,8 @@ class AgentWorker(threading.Thread):
                 outbox.put(AgentEnded(self.index, f"budget spent: {exc}", crashed=False))
                 return
             except Exception as exc:  # an agent's fault must not take the run down: the main thread restarts it
+                if self.runner.aborted.is_set():  # the abort closed its sandboxes under it: not a crash
+                    return
                 self.log.emit("agent_crash", step=ticket.step, error=f"{type(exc).__name__}: {exc}"[:1000],
                               traceback=traceback.format_exc()[-4000:])
                 outbox.put(AgentEnded(self.index, f"{type(exc).__name__}: {exc}", crashed=True))
@@ -280,6 +284,7 @@ class ParallelEvolutionRunner(EvolutionRunner):
         self._state = threading.Lock()
         self.outbox: "queue.Queue[Submission | AgentEnded]" = queue.Queue()
         self.stopping = threading.Event()
+        self.aborted = threading.Event()  # a signal aborted the run: the steps in flight end with it
 
     # -- what workers may read ------------------------------------------------------------------
 
@@ -362,6 +367,16 @@ class ParallelEvolutionRunner(EvolutionRunner):
     # -- the loop -----------------------------------------------------------------------------------
 
     def _loop(self) -> str:
+        try:
+            return self._agents_loop()
+        except RunAborted as exc:  # each agent's calls are killed as the run closes; nothing of theirs committed
+            self.aborted.set()
+            for worker in self._workers.values():
+                if worker.step is not None and worker.index not in self._ended and self._busy_state(worker):
+                    worker.log.emit("step_aborted", step=worker.step, by=exc.by)
+            raise
+
+    def _agents_loop(self) -> str:
         for worker in self._workers.values():
             self._issue(worker)
         reason: str | None = None
@@ -389,15 +404,18 @@ class ParallelEvolutionRunner(EvolutionRunner):
 
     def _busy(self) -> bool:
         """Whether some agent is running a step (the loop ends when none is)."""
-        return any(worker.state not in ("idle", "stopped", "ended") for worker in self._workers.values()
-                   if worker.index not in self._ended)
+        return any(self._busy_state(worker) for worker in self._workers.values() if worker.index not in self._ended)
+
+    @staticmethod
+    def _busy_state(worker: AgentWorker) -> bool:
+        return worker.state not in ("idle", "stopped", "ended")
 
     def _issue(self, worker: AgentWorker) -> None:
         """Hand ``worker`` the next step, from the best version as of now."""
         assert self._population is not None and self._population.best is not None and self._supervisor is not None
         self._step += 1
         self._steps_run += 1
-        worker.state = "queued"
+        worker.state, worker.step = "queued", self._step
         worker.inbox.put(Ticket(step=self._step, base=self._population.best,
                                 directive=self._supervisor.current_directive(), delay_s=self._stall.delay_s()))
 
@@ -439,7 +457,8 @@ class ParallelEvolutionRunner(EvolutionRunner):
         (its agent then re-scores against the new one)."""
         assert self._population is not None and self._population.best is not None and self._supervisor is not None
         best = self._population.best
-        if submission.refused is None and submission.against != best.version:
+        stale = submission.refused is None and submission.against != best.version
+        if stale and best.version < self.config.max_versions:  # at max_versions it is turned down, not re-measured
             submission.reply.put(False)
             return False
         assert isinstance(self.run_log, CommitPathLog)
