@@ -233,7 +233,7 @@ class AgentWorker(threading.Thread):
         submission.score = self.parts.evaluator.evaluate(
             candidate.source, purpose="rescore", files=candidate.files or None, previous_best=best.score.values)
         self.last_score = submission.score.aggregate(self.runner.configurations)
-        if self._passes_public(submission.score):
+        if _passes(submission.score, self.runner.configurations):
             submission.hidden = self._score_hidden(candidate, "rescore", best.hidden_values)
         self._rescore_best(submission)
 
@@ -244,16 +244,14 @@ class AgentWorker(threading.Thread):
         best = self.runner.current_best()
         submission.against = best.version
         submission.best_score = submission.best_hidden = None
-        if not self._passes_public(submission.score) or (self.parts.hidden_evaluator is not None and not (
-                submission.hidden is not None and submission.hidden.passes_correctness)):
+        runner = self.runner
+        if not _passes(submission.score, runner.configurations) or (self.parts.hidden_evaluator is not None and not (
+                submission.hidden is not None and _passes(submission.hidden, runner.hidden_configurations))):
             return
         submission.best_score = self.parts.evaluator.evaluate(best.source, purpose="rescore-best",
                                                               files=best.files or None)
-        if self._passes_public(submission.best_score):
+        if _passes(submission.best_score, runner.configurations):
             submission.best_hidden = self._score_hidden(best.candidate, "rescore-best")
-
-    def _passes_public(self, score: Score) -> bool:
-        return score.passes_correctness and not score.failed_configurations(self.runner.configurations)
 
     def _score_hidden(self, candidate: Candidate, purpose: str,
                       previous_best: dict[str, float] | None = None) -> Score | None:
@@ -292,6 +290,11 @@ class ParallelEvolutionRunner(EvolutionRunner):
     def configurations(self) -> list[str]:
         assert self._population is not None
         return self._population.configurations
+
+    @property
+    def hidden_configurations(self) -> list[str]:
+        assert self._population is not None
+        return self._population.hidden_configurations
 
     def lineage_snapshot(self) -> Lineage:
         """A copy of the agent-visible lineage that the commit path cannot change under a reader."""
@@ -503,6 +506,8 @@ class ParallelEvolutionRunner(EvolutionRunner):
         candidate's; kept as stored if a fresh run of the best failed (logged host-side)."""
         assert self._population is not None and self._population.best is not None
         population = self._population
+        if best_score is None:  # not measured: the candidate failed a split, and the rule turns it down unpaired
+            return population
         best, configurations, hidden = population.best, population.configurations, population.hidden_configurations
         problem = _fresh_problem(best_score, configurations)
         if problem is None and hidden:
@@ -510,7 +515,6 @@ class ParallelEvolutionRunner(EvolutionRunner):
         if problem is not None:
             self.run_log.emit("rescore_best_failed", version=best.version, reason=problem)
             return population
-        assert best_score is not None
         values = {**best_score.values, **(best_hidden.values if hidden and best_hidden is not None else {})}
         aggregate = Score(values=values, passes_correctness=True).aggregate(configurations + hidden)
         fresh = best.model_copy(update={"score": best_score, "aggregate": aggregate,
@@ -558,6 +562,11 @@ class ParallelEvolutionRunner(EvolutionRunner):
         """Each agent's state, base version and last re-score (the live view's lines)."""
         return [{"agent": w.index, "state": self._ended.get(w.index, w.state), "base_version": w.base_version,
                  "last_score": w.last_score, "resource": w.parts.label} for w in self._workers.values()]
+
+
+def _passes(score: Score, configurations: list[str]) -> bool:
+    """Whether ``score`` passes and scores every one of ``configurations`` (else the rule turns it down)."""
+    return score.passes_correctness and not score.failed_configurations(configurations)
 
 
 def _fresh_problem(score: Score | None, configurations: list[str]) -> str | None:

@@ -20,11 +20,12 @@ from orchestrator.persistence.store import open_store
 from scripted_agents import hidden_speed, program, scripted_factory, true_speed
 
 PUBLIC_ONLY = program(2.5, "public gain, hidden loss", hidden=1.5)
+HIDDEN_ZERO = program(4.0, "public gain, scores zero on the hidden split", hidden=0.0)
 BOTH = program(3.0, "gain on both splits", hidden=3.0)
 
 
 def test_hidden_split_is_paired_per_agent_and_stays_hidden(make_config):
-    scripts = {0: [program(2.0, "first", hidden=2.0)], 1: [None, None, None, None, PUBLIC_ONLY, BOTH]}
+    scripts = {0: [program(2.0, "first", hidden=2.0), HIDDEN_ZERO], 1: [None, None, None, None, PUBLIC_ONLY, BOTH]}
     config = make_config(agents=2, scoring={"hidden": True})
     parts, seen = {}, []
     results = ParallelEvolutionRunner(config, agent_factory=scripted_factory(
@@ -43,6 +44,10 @@ def test_hidden_split_is_paired_per_agent_and_stays_hidden(make_config):
     rejected = [e for e in events if e["kind"] == "rejection" and e.get("agent") == 1 and e["source_hash"]]
     assert len(rejected) == 1 and rejected[0]["reason"] == HIDDEN_FAILURE
     assert "over all configurations" in rejected[0]["hidden_detail"]
+    # one that fails the hidden split is turned down without measuring the best
+    [zero] = [e for e in events if e["kind"] == "rejection" and e.get("agent") == 0]
+    assert (zero["reason"], zero["hidden_detail"]) == (HIDDEN_FAILURE, "configurations failed or scored zero: "
+                                                                       "hidden:small, hidden:large")
     assert not [e for e in events if e["kind"] == "rescore_best_failed"]
 
     # each decision of agent 1 used one paired measurement per split, on agent 1's resource: the
@@ -55,14 +60,17 @@ def test_hidden_split_is_paired_per_agent_and_stays_hidden(make_config):
         ("rescore", PUBLIC_ONLY), ("rescore-best", v1), ("rescore", BOTH), ("rescore-best", v1)]
     assert [value for *_, value in hidden] == [4.5, 6.0, 9.0, 6.0]
     # agent 0 scored the seed on both splits, then its candidate and the seed on both
-    assert [purpose for purpose, *_ in parts[0].hidden_evaluator.scored] == ["seed", "rescore", "rescore-best"]
+    # (and HIDDEN_ZERO on both, which scored 0.0 on the hidden split, so the best was not measured again)
+    for evaluator in (parts[0].evaluator, parts[0].hidden_evaluator):
+        assert [purpose for purpose, *_ in evaluator.scored] == ["seed", "rescore", "rescore-best", "rescore"]
+    assert parts[0].hidden_evaluator.scored[-1][1:] == (HIDDEN_ZERO, 0.0)
     # the stored best (hidden 2.0, from agent 0's GPU) would have let the public-only gain in
     stored = lineage.solutions[1].hidden_values
     assert stored == {"hidden:small": 2.0, "hidden:large": 2.0}
     assert (7.5 * 4.5) ** 0.5 > (6.0 * 2.0) ** 0.5 * (1 + config.min_improvement)
 
     # hidden data never reached an agent: its lineage views, attempts and evaluator are public only
-    assert len(seen) == 7
+    assert len(seen) == 8
     for context in seen:
         assert context.evaluator in (parts[0].evaluator, parts[1].evaluator)
         assert not context.lineage.hidden_configurations
@@ -70,5 +78,5 @@ def test_hidden_split_is_paired_per_agent_and_stays_hidden(make_config):
         text = context.lineage.model_dump_json()
         assert "hidden:" not in text and "hidden_detail" not in text and "over all configurations" not in text
     last = seen[-1].lineage
-    assert [a.reason for a in last.attempts if a.source_hash] == [HIDDEN_FAILURE]
+    assert [a.reason for a in last.attempts if a.source_hash] == [HIDDEN_FAILURE, HIDDEN_FAILURE]
     assert last.attempts[-1].aggregate == pytest.approx(7.5)  # its public aggregate, nothing hidden
