@@ -63,7 +63,8 @@ def test_sigterm_aborts_every_agent_at_once_and_resume_starts_fresh_agents(
     assert not list(read_events(events_path, "agent_crash"))  # the abort is no agent's crash
 
     # two fresh agents, one edit each: the first judged becomes v1, which ends the run (max_versions)
-    llm_server.script(*(calls(("write_file", {"path": "solution.py", "content": source}), ("submit", {"rationale": why}))
+    llm_server.script(*(calls(("write_file", {"path": "solution.py", "content": source}),
+                              ("submit", {"rationale": why}))
                         for source, why in ((FASTER, "faster"), (FASTEST, "closed form"))))
     resumed = avo_run(project, llm_server, "openai", "--resume", max_versions=1, **SETTINGS)
     assert resumed.returncode == 0, resumed.stderr
