@@ -1,5 +1,6 @@
 """The real parts of each agent in a run with ``agents`` > 1: the LLM agent, its shell
-sandbox on its own work tree, and its scoring sandbox, both on the agent's resource.
+sandbox on its own work tree, and its scoring sandboxes (the public split and, with
+``scoring.hidden``, the hidden one, each staged per (run, agent, split)), all on the agent's resource.
 
 Resources are partitioned once, before any agent starts (:func:`orchestrator.agent_resources.partition`),
 so a run asking for more agents than it has GPUs, leases or cores is refused up front. The
@@ -7,6 +8,8 @@ run-wide supervisor gets a model client of its own, charged to the run only.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from orchestrator.agent.factory import build_agent, build_client
 from orchestrator.agent_resources import partition
@@ -29,25 +32,28 @@ def default_factory(config: EvolutionConfig, run_id: str) -> AgentFactory:
         resource = resources[index]
         mine = config.model_copy(update={"sandbox": resource.policy})
         work_dir = config.workspace_dir / "agents" / f"agent{index}"
-        evaluator = SandboxEvaluator(mine, run_id, run_log, agent=index, share=resource.share)
-        try:
-            shell = Sandbox(resource.policy, workspace=work_dir, run_id=run_id, purpose="shell",
-                            on_event=run_log.sink, share=resource.share)
-        except BaseException:
-            evaluator.close()
-            raise
-        try:
-            operator, _ = build_agent(mine, shell, run_log, meter)  # the run's supervisor is built once, below
-        except BaseException:
-            shell.close()
-            evaluator.close()
-            raise
+        closers: list[Callable[[], None]] = []
 
         def close() -> None:
-            shell.close()
-            evaluator.close()
+            while closers:
+                closers.pop()()
 
-        return AgentParts(operator=operator, evaluator=evaluator, close=close, label=resource.label)
+        try:
+            evaluator = SandboxEvaluator(mine, run_id, run_log, agent=index, share=resource.share)
+            closers.append(evaluator.close)
+            hidden = None
+            if config.scoring.hidden is not None:  # staged per (run, agent, split); the operator never gets it
+                hidden = SandboxEvaluator(mine, run_id, run_log, "hidden", agent=index, share=resource.share)
+                closers.append(hidden.close)
+            shell = Sandbox(resource.policy, workspace=work_dir, run_id=run_id, purpose="shell",
+                            on_event=run_log.sink, share=resource.share)
+            closers.append(shell.close)
+            operator, _ = build_agent(mine, shell, run_log, meter)  # the run's supervisor is built once, below
+        except BaseException:
+            close()
+            raise
+        return AgentParts(operator=operator, evaluator=evaluator, close=close, label=resource.label,
+                          hidden_evaluator=hidden)
 
     return build
 

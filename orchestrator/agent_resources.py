@@ -9,8 +9,11 @@ no other agent uses, so one agent's benchmark never runs beside another's:
   agent's shell and scoring sessions share; the broker refuses a lease it cannot grant;
 - a CPU-only docker host: disjoint sets of cores (``sandbox.cpus`` cores each, at least one).
 
+- Slurm: a holder allocation per agent (``sandbox.slurm``'s resources each, e.g. ``gres: gpu:1``),
+  which that agent's shell and scoring sandboxes share; the cluster grants or queues each.
+  Inside ``avo run --slurm`` the run has one batch allocation to share, so there it is refused.
+
 Asking for more agents than there are resources is refused with one line naming both numbers.
-Under Slurm each agent would need its own holder allocation; that is not built, so it is refused.
 """
 
 from __future__ import annotations
@@ -82,8 +85,14 @@ def partition(config: EvolutionConfig, run_id: str, cores: list[int] | None = No
     if config.agents == 1:
         return [AgentResource(0, policy, AgentShare(), "the run's sandbox")]
     if policy.backend == "slurm":
-        raise ConfigError(f"agents: {config.agents} is not supported under backend slurm yet (each agent would need "
-                          "its own holder allocation): use agents: 1 there, or the docker or broker backend")
+        from sandbox.backends.slurm.allocation import ENCLOSING_ENV
+
+        if os.environ.get(ENCLOSING_ENV):
+            raise ConfigError(f"agents: {config.agents} inside a batch job (`avo run --slurm`, job "
+                              f"{os.environ[ENCLOSING_ENV]}) would share its one allocation: run it from the "
+                              "login node, where each agent holds its own allocation, or use agents: 1")
+        return [AgentResource(i, policy, AgentShare(allocation=f"agent{i}"), f"slurm allocation agent{i}")
+                for i in range(config.agents)]
     if policy.backend == "broker":
         return [AgentResource(i, policy, AgentShare(lease_group=f"{run_id}/agent{i}"), f"lease {run_id}/agent{i}")
                 for i in range(config.agents)]

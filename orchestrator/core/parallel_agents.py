@@ -10,9 +10,10 @@ Exact commits:
 - every step starts from the best version at that moment (``Avo-Parent`` records it,
   ``Avo-Agent`` the agent);
 - a submitted candidate is re-scored by its agent, on that agent's resource, together with
-  the current best (candidate, then best: one paired measurement), and the main thread judges
-  it against that best only if it is still the best at commit time; otherwise the agent
-  re-scores against the new best. GPU-to-GPU differences never decide a commit;
+  the current best (candidate, then best: one paired measurement; with ``scoring.hidden`` each
+  of the two is scored on both splits, by that agent's own hidden evaluator), and the main
+  thread judges it against that best only if it is still the best at commit time; otherwise
+  the agent re-scores against the new best. GPU-to-GPU differences never decide a commit;
 - versions stay dense and the git chain linear: a candidate built on v3 that beats v4
   becomes v5 and replaces v4's code;
 - a source already tried in this run (by any agent) is told so instead of being scored.
@@ -36,6 +37,7 @@ from typing import Any
 from orchestrator.config import EvolutionConfig
 from orchestrator.core.agent_meter import AgentMeter, AgentSpending, SharedBudgetMeter
 from orchestrator.core.evolution import EvolutionRunner, _PriorEvents, _rejection_reason
+from orchestrator.core.interruption import RunAborted
 from orchestrator.core.interfaces import (Evaluator, NoSupervisor, StepOutcome, Supervisor, UsageMeter,
                                           VariationContext, VariationOperator, VariationResult)
 from orchestrator.core.population import Population, Verdict
@@ -55,12 +57,15 @@ POLL_S = 0.2
 
 @dataclass
 class AgentParts:
-    """What one agent varies and scores with; ``close`` releases its sandboxes."""
+    """What one agent varies and scores with; ``close`` releases its sandboxes. ``hidden_evaluator``
+    (required with ``scoring.hidden``) scores the hidden split on the same resource; only the
+    agent's worker holds it, never its operator."""
 
     operator: VariationOperator
     evaluator: Evaluator
     close: Callable[[], None]
     label: str = ""
+    hidden_evaluator: Evaluator | None = None
 
 
 #: Builds agent ``index``'s parts; its events go to ``run_log``, its model calls to ``meter``.
@@ -107,7 +112,8 @@ class Ticket:
 @dataclass
 class Submission:
     """An agent's finished step, for the commit path. ``refused`` rejects it unscored;
-    otherwise ``score`` and ``best_score`` are the paired re-score against version ``against``."""
+    otherwise ``score`` and ``best_score`` are the paired re-score against version ``against``
+    (``hidden`` and ``best_hidden`` its hidden split, with ``scoring.hidden``)."""
 
     agent: int
     ticket: Ticket
@@ -117,6 +123,8 @@ class Submission:
     refused: str | None = None
     score: Score | None = None
     best_score: Score | None = None
+    hidden: Score | None = None
+    best_hidden: Score | None = None
     against: int | None = None
     reply: "queue.Queue[bool]" = field(default_factory=lambda: queue.Queue(maxsize=1))
 
@@ -142,6 +150,7 @@ class AgentWorker(threading.Thread):
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.state = "starting"
         self.base_version: int | None = None
+        self.step: int | None = None  # the step the main thread last handed it
         self.last_score: float | None = None
 
     def run(self) -> None:
@@ -156,6 +165,8 @@ class AgentWorker(threading.Thread):
                 outbox.put(AgentEnded(self.index, f"budget spent: {exc}", crashed=False))
                 return
             except Exception as exc:  # an agent's fault must not take the run down: the main thread restarts it
+                if self.runner.aborted.is_set():  # the abort closed its sandboxes under it: not a crash
+                    return
                 self.log.emit("agent_crash", step=ticket.step, error=f"{type(exc).__name__}: {exc}"[:1000],
                               traceback=traceback.format_exc()[-4000:])
                 outbox.put(AgentEnded(self.index, f"{type(exc).__name__}: {exc}", crashed=True))
@@ -215,24 +226,40 @@ class AgentWorker(threading.Thread):
         submission.refused = self.runner.claim(submission.candidate, self.index, submission.ticket.step)
 
     def _rescore(self, submission: Submission) -> None:
-        """The paired measurement on this agent's resource: the candidate, then the current best."""
+        """The paired measurement on this agent's resource: the candidate, then the current best
+        (each on the public split, then the hidden one)."""
         assert submission.candidate is not None
-        candidate = submission.candidate
+        candidate, best = submission.candidate, self.runner.current_best()
         submission.score = self.parts.evaluator.evaluate(
-            candidate.source, purpose="rescore", files=candidate.files or None,
-            previous_best=self.runner.current_best().score.values)
+            candidate.source, purpose="rescore", files=candidate.files or None, previous_best=best.score.values)
         self.last_score = submission.score.aggregate(self.runner.configurations)
+        if _passes(submission.score, self.runner.configurations):
+            submission.hidden = self._score_hidden(candidate, "rescore", best.hidden_values)
         self._rescore_best(submission)
 
     def _rescore_best(self, submission: Submission) -> None:
-        """The current best, on the same resource as the candidate (skipped for a failing candidate,
-        which the commit rule rejects without comparing)."""
+        """The current best, on the same resource as the candidate and on the same splits (skipped for
+        a candidate that fails either split, which the commit rule rejects without comparing)."""
         assert submission.score is not None
         best = self.runner.current_best()
         submission.against = best.version
-        submission.best_score = (self.parts.evaluator.evaluate(best.source, purpose="rescore-best",
-                                                               files=best.files or None)
-                                 if submission.score.passes_correctness else None)
+        submission.best_score = submission.best_hidden = None
+        runner = self.runner
+        if not _passes(submission.score, runner.configurations) or (self.parts.hidden_evaluator is not None and not (
+                submission.hidden is not None and _passes(submission.hidden, runner.hidden_configurations))):
+            return
+        submission.best_score = self.parts.evaluator.evaluate(best.source, purpose="rescore-best",
+                                                              files=best.files or None)
+        if _passes(submission.best_score, runner.configurations):
+            submission.best_hidden = self._score_hidden(best.candidate, "rescore-best")
+
+    def _score_hidden(self, candidate: Candidate, purpose: str,
+                      previous_best: dict[str, float] | None = None) -> Score | None:
+        """``candidate``'s hidden-split score on this agent's resource (None without a hidden split)."""
+        if self.parts.hidden_evaluator is None:
+            return None
+        return self.parts.hidden_evaluator.evaluate(candidate.source, purpose=purpose,
+                                                    files=candidate.files or None, previous_best=previous_best or None)
 
 
 class ParallelEvolutionRunner(EvolutionRunner):
@@ -246,9 +273,6 @@ class ParallelEvolutionRunner(EvolutionRunner):
     def __init__(self, config: EvolutionConfig, *, agent_factory: AgentFactory | None = None,
                  supervisor: Supervisor | None = None, resume: bool = False) -> None:
         super().__init__(config, supervisor=supervisor, resume=resume)
-        if config.scoring.hidden is not None:
-            raise ConfigError(f"agents: {config.agents} with scoring.hidden is not supported yet: use agents: 1 "
-                              "with a hidden split")
         self.run_log = CommitPathLog(config.run_log_path, self.run_id)
         self._factory = agent_factory
         self._workers: dict[int, AgentWorker] = {}
@@ -258,6 +282,7 @@ class ParallelEvolutionRunner(EvolutionRunner):
         self._state = threading.Lock()
         self.outbox: "queue.Queue[Submission | AgentEnded]" = queue.Queue()
         self.stopping = threading.Event()
+        self.aborted = threading.Event()  # a signal aborted the run: the steps in flight end with it
 
     # -- what workers may read ------------------------------------------------------------------
 
@@ -265,6 +290,11 @@ class ParallelEvolutionRunner(EvolutionRunner):
     def configurations(self) -> list[str]:
         assert self._population is not None
         return self._population.configurations
+
+    @property
+    def hidden_configurations(self) -> list[str]:
+        assert self._population is not None
+        return self._population.hidden_configurations
 
     def lineage_snapshot(self) -> Lineage:
         """A copy of the agent-visible lineage that the commit path cannot change under a reader."""
@@ -307,7 +337,9 @@ class ParallelEvolutionRunner(EvolutionRunner):
         self._supervisor = self._supervisor or NoSupervisor()
         for index in range(self.config.agents):
             self._start_agent(index)
-        self._evaluator = self._workers[0].parts.evaluator  # scores the seed; configurations come from it
+        # agent 0's evaluators score the seed; the configurations come from them
+        first = self._workers[0].parts
+        self._evaluator, self._hidden_evaluator = first.evaluator, first.hidden_evaluator
 
     def _start_agent(self, index: int) -> AgentWorker:
         assert self._factory is not None and isinstance(self._meter, SharedBudgetMeter)
@@ -318,6 +350,10 @@ class ParallelEvolutionRunner(EvolutionRunner):
             meter.spent = previous.meter.spent
         parts = self._factory(index, log, meter)
         self._closers.append(parts.close)
+        if (parts.hidden_evaluator is None) != (self.config.scoring.hidden is None):
+            raise ConfigError(f"agent {index}'s parts {'lack' if parts.hidden_evaluator is None else 'have'} a "
+                              "hidden evaluator but scoring.hidden is "
+                              f"{'set' if self.config.scoring.hidden is not None else 'not set'}")
         worker = AgentWorker(self, index, parts, meter, log)
         self._workers[index] = worker
         log.emit("agent_start", resource=parts.label, work_dir=str(worker.work_dir), restart=previous is not None)
@@ -334,6 +370,16 @@ class ParallelEvolutionRunner(EvolutionRunner):
     # -- the loop -----------------------------------------------------------------------------------
 
     def _loop(self) -> str:
+        try:
+            return self._agents_loop()
+        except RunAborted as exc:  # each agent's calls are killed as the run closes; nothing of theirs committed
+            self.aborted.set()
+            for worker in self._workers.values():
+                if worker.step is not None and worker.index not in self._ended and self._busy_state(worker):
+                    worker.log.emit("step_aborted", step=worker.step, by=exc.by)
+            raise
+
+    def _agents_loop(self) -> str:
         for worker in self._workers.values():
             self._issue(worker)
         reason: str | None = None
@@ -361,15 +407,18 @@ class ParallelEvolutionRunner(EvolutionRunner):
 
     def _busy(self) -> bool:
         """Whether some agent is running a step (the loop ends when none is)."""
-        return any(worker.state not in ("idle", "stopped", "ended") for worker in self._workers.values()
-                   if worker.index not in self._ended)
+        return any(self._busy_state(worker) for worker in self._workers.values() if worker.index not in self._ended)
+
+    @staticmethod
+    def _busy_state(worker: AgentWorker) -> bool:
+        return worker.state not in ("idle", "stopped", "ended")
 
     def _issue(self, worker: AgentWorker) -> None:
         """Hand ``worker`` the next step, from the best version as of now."""
         assert self._population is not None and self._population.best is not None and self._supervisor is not None
         self._step += 1
         self._steps_run += 1
-        worker.state = "queued"
+        worker.state, worker.step = "queued", self._step
         worker.inbox.put(Ticket(step=self._step, base=self._population.best,
                                 directive=self._supervisor.current_directive(), delay_s=self._stall.delay_s()))
 
@@ -411,7 +460,8 @@ class ParallelEvolutionRunner(EvolutionRunner):
         (its agent then re-scores against the new one)."""
         assert self._population is not None and self._population.best is not None and self._supervisor is not None
         best = self._population.best
-        if submission.refused is None and submission.against != best.version:
+        stale = submission.refused is None and submission.against != best.version
+        if stale and best.version < self.config.max_versions:  # at max_versions it is turned down, not re-measured
             submission.reply.put(False)
             return False
         assert isinstance(self.run_log, CommitPathLog)
@@ -439,28 +489,39 @@ class ParallelEvolutionRunner(EvolutionRunner):
         if self._population.best is not None and self._population.best.version >= max_versions:
             return self._reject(step, f"max_versions reached (v{self._population.best.version}) before it was "
                                       "judged", result, submission.candidate)
-        verdict = self._paired_population(submission.best_score).judge(submission.score)
+        verdict = self._paired_population(submission.best_score, submission.best_hidden).judge(
+            submission.score, submission.hidden)
         if not verdict.accepted:
             reason = _rejection_reason(verdict, submission.score, result.claimed_score)
             return self._reject(step, reason, result, submission.candidate, verdict.visible_aggregate,
-                                submission.score)
+                                submission.score, verdict.hidden_detail)
         version = self._commit_agent(submission, verdict)
         return StepOutcome(step=step, committed=True, reason=f"committed v{version}: {verdict.reason}",
                            aggregate=verdict.visible_aggregate, source_hash=submission.candidate.digest,
                            rationale=result.rationale)
 
-    def _paired_population(self, best_score: Score | None) -> Population:
-        """The lineage as the commit rule sees it for a paired re-score: the best version's score
-        replaced by its fresh one (kept as stored if the fresh run of the best failed)."""
+    def _paired_population(self, best_score: Score | None, best_hidden: Score | None) -> Population:
+        """The lineage as the commit rule sees it for a paired re-score: the best version's scores
+        (public and, with a hidden split, hidden) replaced by their fresh ones, measured beside the
+        candidate's; kept as stored if a fresh run of the best failed (logged host-side)."""
         assert self._population is not None and self._population.best is not None
-        best, configurations = self._population.best, self._population.configurations
-        if best_score is None or not best_score.passes_correctness or best_score.failed_configurations(configurations):
-            self.run_log.emit("rescore_best_failed", version=best.version,
-                              reason=(best_score.correctness_message or best_score.error) if best_score else "not run")
-            return self._population
-        fresh = best.model_copy(update={"score": best_score, "aggregate": best_score.aggregate(configurations)})
-        lineage = Lineage(configurations=configurations, solutions=[*self._population.lineage.solutions[:-1], fresh])
-        return Population(lineage, self._population.min_improvement)
+        population = self._population
+        if best_score is None:  # not measured: the candidate failed a split, and the rule turns it down unpaired
+            return population
+        best, configurations, hidden = population.best, population.configurations, population.hidden_configurations
+        problem = _fresh_problem(best_score, configurations)
+        if problem is None and hidden:
+            problem = _fresh_problem(best_hidden, hidden)
+        if problem is not None:
+            self.run_log.emit("rescore_best_failed", version=best.version, reason=problem)
+            return population
+        values = {**best_score.values, **(best_hidden.values if hidden and best_hidden is not None else {})}
+        aggregate = Score(values=values, passes_correctness=True).aggregate(configurations + hidden)
+        fresh = best.model_copy(update={"score": best_score, "aggregate": aggregate,
+                                        "hidden_values": {name: values[name] for name in hidden}})
+        lineage = Lineage(configurations=configurations, hidden_configurations=hidden,
+                          solutions=[*population.lineage.solutions[:-1], fresh])
+        return Population(lineage, population.min_improvement)
 
     def _commit_agent(self, submission: Submission, verdict: Verdict) -> int:
         """Persist the next version for an agent's candidate (uninterruptible); log it."""
@@ -468,7 +529,7 @@ class ParallelEvolutionRunner(EvolutionRunner):
         ticket, result = submission.ticket, submission.result
         solution = self._population.next_solution(
             submission.candidate, submission.score, verdict, message=result.rationale or f"step {ticket.step}",
-            tokens_used=submission.spent.tokens, cost_usd=submission.spent.cost_usd,
+            tokens_used=submission.spent.tokens, cost_usd=submission.spent.cost_usd, hidden=submission.hidden,
         ).model_copy(update={"parent": ticket.base.version, "agent": submission.agent})
         with self._interruption.critical():
             stored = self.store.append(solution)
@@ -480,7 +541,8 @@ class ParallelEvolutionRunner(EvolutionRunner):
                           replaced=stored.version - 1, aggregate=stored.aggregate, values=submission.score.values,
                           commit=stored.commit, reason=verdict.reason, message=solution.message[:1000],
                           source_hash=submission.candidate.digest, tokens=submission.spent.tokens,
-                          cost_usd=submission.spent.cost_usd, **self._claim(result.claimed_score))
+                          cost_usd=submission.spent.cost_usd, **self._claim(result.claimed_score),
+                          **({"hidden_values": stored.hidden_values} if stored.hidden_values else {}))
         return stored.version
 
     def _reject(self, step: int, reason: str, result: VariationResult, candidate: Candidate | None = None,
@@ -500,6 +562,21 @@ class ParallelEvolutionRunner(EvolutionRunner):
         """Each agent's state, base version and last re-score (the live view's lines)."""
         return [{"agent": w.index, "state": self._ended.get(w.index, w.state), "base_version": w.base_version,
                  "last_score": w.last_score, "resource": w.parts.label} for w in self._workers.values()]
+
+
+def _passes(score: Score, configurations: list[str]) -> bool:
+    """Whether ``score`` passes and scores every one of ``configurations`` (else the rule turns it down)."""
+    return score.passes_correctness and not score.failed_configurations(configurations)
+
+
+def _fresh_problem(score: Score | None, configurations: list[str]) -> str | None:
+    """Why a fresh re-score of the best cannot stand in for its stored score (host-side text), or None."""
+    if score is None:
+        return "not run"
+    if not score.passes_correctness:
+        return score.correctness_message or score.error or "fails correctness"
+    failed = score.failed_configurations(configurations)
+    return f"configurations failed or scored zero: {', '.join(failed)}" if failed else None
 
 
 def open_runner(config: EvolutionConfig, *, resume: bool = False) -> EvolutionRunner:

@@ -19,11 +19,13 @@ def open_backend(policy: SandboxPolicy, workspace: Path, labels: dict[str, str],
     """The backend ``policy.backend`` names, opened for ``workspace`` with ``labels``;
     ``on_event`` hears what a backend reports while it works (Slurm's queue state);
     ``share`` is one agent's slice of the run's resources (cores for docker, a lease group
-    for the broker), refused by a backend that cannot honour it."""
+    for the broker, a holder allocation under Slurm), refused by a backend that cannot honour it."""
     if share.cpuset is not None and policy.backend != "docker":
         raise PolicyError(f"a cpuset pins docker containers only; backend {policy.backend} cannot use one")
     if share.lease_group is not None and policy.backend != "broker":
         raise PolicyError(f"a lease group is the broker's; backend {policy.backend} has none")
+    if share.allocation is not None and policy.backend != "slurm":
+        raise PolicyError(f"a holder allocation is Slurm's; backend {policy.backend} has none")
     if policy.backend == "local":
         from .local import LocalBackend
 
@@ -35,7 +37,7 @@ def open_backend(policy: SandboxPolicy, workspace: Path, labels: dict[str, str],
     if policy.backend == "slurm":
         from .slurm import SlurmBackend
 
-        return SlurmBackend(policy, workspace, labels, on_event)
+        return SlurmBackend(policy, workspace, labels, on_event, allocation=share.allocation)
     from .docker import DockerBackend, Placement
 
     return DockerBackend(policy, workspace, labels, placement=Placement(cpuset=share.cpuset))

@@ -45,11 +45,13 @@ class AgentShare:
     Chosen by the orchestrator on the host, never read from a policy (a broker tenant's
     policy must not pin its containers onto another tenant's cores): ``cpuset`` pins the
     docker backend's containers to those cores; ``lease_group`` names the broker GPU lease
-    that all of one agent's sessions share.
+    that all of one agent's sessions share; ``allocation`` names the Slurm holder allocation
+    (within the run) that all of one agent's sandboxes share, so each agent holds its own.
     """
 
     cpuset: str | None = None
     lease_group: str | None = None
+    allocation: str | None = None
 
 
 LABEL_OWNER = "avo.owner"

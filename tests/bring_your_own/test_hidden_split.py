@@ -50,3 +50,30 @@ def test_hard_coding_the_public_cases_fails_the_hidden_split_and_nothing_hidden_
     assert f"{float(versions[1]['Avo-Aggregate']):.6g}" not in seen
     leaks = [word for word in HIDDEN if word in seen]
     assert not leaks, f"hidden data reached the model: {leaks}"
+
+
+def test_two_agents_score_the_hidden_split_each_on_its_own_sandboxes(problem, model_inputs):
+    """``agents: 2``: each agent's hidden evaluator (staged per run, agent and split) scores the pair;
+    both agents replay the transcript, so each source is scored once, and nothing hidden reaches either."""
+    import yaml
+
+    folder = problem("hidden_primes")
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    config.update(agents=2, supervisor={"enabled": False}, sandbox={**config["sandbox"], "cpus": 1})
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    assert run_avo(folder / "config.yaml", folder / "replay.yaml") == 0
+    workspace = folder / "workspace"
+
+    versions = committed(workspace)
+    assert sorted(versions) == [0, 1] and versions[1]["Avo-Agent"] in ("0", "1")
+    assert set(json.loads(versions[1]["Avo-Hidden-Values"])) == {"hidden:sealed_alpha", "hidden:sealed_beta"}
+    hidden = [e for e in events(workspace, "rejection") if e["reason"] == "failed on hidden configurations"]
+    assert [e["hidden_detail"] for e in hidden] == ["fails correctness: evaluation failed: KeyError: 12347"]
+    pairs = [(e["agent"], e["purpose"]) for e in events(workspace, "evaluation") if e.get("split") == "hidden"]
+    winner = int(versions[1]["Avo-Agent"])
+    assert pairs[:1] == [(0, "seed")] and pairs[-2:] == [(winner, "rescore"), (winner, "rescore-best")]
+    assert {(e["agent"], e["resource"]) for e in events(workspace, "agent_start")} == {(0, "cpus 0"), (1, "cpus 1")}
+
+    seen = "\n".join(model_inputs)
+    leaks = [word for word in HIDDEN if word in seen]
+    assert not leaks, f"hidden data reached the model: {leaks}"

@@ -28,9 +28,13 @@ COST_PER_CALL = 0.005
 _SPEED = re.compile(r"^SPEED = ([0-9.eE+-]+)$", re.MULTILINE)
 
 
-def program(speed: float, note: str = "") -> str:
-    """A candidate whose true speed is ``speed`` on every configuration."""
-    return f"# {note}\nSPEED = {speed}\n"
+_HIDDEN = re.compile(r"^HIDDEN = ([0-9.eE+-]+)$", re.MULTILINE)
+
+
+def program(speed: float, note: str = "", hidden: float | None = None) -> str:
+    """A candidate whose true speed is ``speed`` on every public configuration (``hidden`` on the
+    hidden ones; ``speed`` there too when not given)."""
+    return f"# {note}\nSPEED = {speed}\n" + (f"HIDDEN = {hidden}\n" if hidden is not None else "")
 
 
 def true_speed(source: str) -> float:
@@ -39,14 +43,26 @@ def true_speed(source: str) -> float:
     return float(match.group(1))
 
 
+def hidden_speed(source: str) -> float:
+    match = _HIDDEN.search(source)
+    return float(match.group(1)) if match else true_speed(source)
+
+
 class LatencyEvaluator:
     """Scores ``SPEED = x`` as ``x * scale`` after ``latency_s`` (one scoring resource: ``scale``
     is how fast its GPU is, so the same source scores differently on different agents')."""
 
-    def __init__(self, latency_s: float, scale: float = 1.0) -> None:
+    names = CONFIGURATIONS
+
+    def __init__(self, latency_s: float, scale: float = 1.0, busy: threading.Lock | None = None) -> None:
+        """``busy``: the resource's lock, shared with the other split's evaluator on the same resource."""
         self.latency_s, self.scale = latency_s, scale
         self.calls: list[str] = []
-        self._busy = threading.Lock()
+        self.scored: list[tuple[str, str, float]] = []  # (purpose, source, value) of each passing score
+        self._busy = busy or threading.Lock()
+
+    def speed(self, source_code: str) -> float:
+        return true_speed(source_code)
 
     def evaluate(self, source_code: str, *, purpose: str = "evaluate", previous_best=None, files=None) -> Score:
         if not self._busy.acquire(blocking=False):  # one resource: never two scorings on it at once
@@ -56,14 +72,15 @@ class LatencyEvaluator:
             time.sleep(self.latency_s)
             if "BROKEN" in source_code:
                 return Score.failure("wrong output on input 3")
-            value = true_speed(source_code) * self.scale
-            return Score(values={name: value for name in CONFIGURATIONS}, passes_correctness=True,
+            value = self.speed(source_code) * self.scale
+            self.scored.append((purpose, source_code, value))
+            return Score(values={name: value for name in self.names}, passes_correctness=True,
                          correctness_message="ok", duration_s=self.latency_s)
         finally:
             self._busy.release()
 
     def configurations(self) -> list[str]:
-        return list(CONFIGURATIONS)
+        return list(self.names)
 
     def scoring_context(self) -> str:
         return "fixed latency"
@@ -72,17 +89,29 @@ class LatencyEvaluator:
         return None
 
 
+class HiddenLatencyEvaluator(LatencyEvaluator):
+    """The hidden split on the same resource: scores ``HIDDEN = x`` on ``hidden:``-qualified names."""
+
+    names = [f"hidden:{name}" for name in CONFIGURATIONS]
+
+    def speed(self, source_code: str) -> float:
+        return hidden_speed(source_code)
+
+
 class ScriptedModelOperator:
     """Takes the next action of ``script`` (shared across restarts of the agent): a source to
     write and submit, None to give up, an exception to raise. ``think_s`` is the model's time."""
 
-    def __init__(self, script: list, meter: UsageMeter, think_s: float) -> None:
-        self.script, self.meter, self.think_s = script, meter, think_s
+    def __init__(self, script: list, meter: UsageMeter, think_s: float,
+                 seen: list[VariationContext] | None = None) -> None:
+        self.script, self.meter, self.think_s, self.seen = script, meter, think_s, seen
 
     def vary(self, context: VariationContext) -> VariationResult:
         if not self.script:
             raise ReplayExhausted("script finished")
         action = self.script.pop(0)
+        if self.seen is not None:
+            self.seen.append(context)
         for _ in range(CALLS_PER_STEP):
             self.meter.check()
             time.sleep(self.think_s / CALLS_PER_STEP)
@@ -98,16 +127,23 @@ class ScriptedModelOperator:
 
 
 def scripted_factory(scripts: dict[int, list], *, latency_s: float, think_s: float,
-                     scales: dict[int, float] | None = None,
-                     built: list[int] | None = None) -> Callable[[int, RunLog, UsageMeter], AgentParts]:
-    """Agent ``i`` plays ``scripts[i]`` and scores with a fixed latency (``scales[i]``: its GPU's speed);
-    ``built`` records each build (a restart builds again)."""
+                     scales: dict[int, float] | None = None, built: list[int] | None = None,
+                     hidden: bool = False, parts: dict[int, AgentParts] | None = None,
+                     seen: list[VariationContext] | None = None) -> Callable[[int, RunLog, UsageMeter], AgentParts]:
+    """Agent ``i`` plays ``scripts[i]`` and scores with a fixed latency (``scales[i]``: its GPU's speed,
+    on both splits with ``hidden``); ``built`` records each build (a restart builds again), ``parts``
+    keeps each agent's latest parts, ``seen`` every context an operator was handed."""
 
     def build(index: int, run_log: RunLog, meter: UsageMeter) -> AgentParts:
         if built is not None:
             built.append(index)
-        evaluator = LatencyEvaluator(latency_s, (scales or {}).get(index, 1.0))
-        return AgentParts(ScriptedModelOperator(scripts[index], meter, think_s), evaluator, evaluator.close,
-                          label=f"scripted {index}")
+        scale, busy = (scales or {}).get(index, 1.0), threading.Lock()
+        evaluator = LatencyEvaluator(latency_s, scale, busy)
+        made = AgentParts(ScriptedModelOperator(scripts[index], meter, think_s, seen), evaluator, evaluator.close,
+                          label=f"scripted {index}",
+                          hidden_evaluator=HiddenLatencyEvaluator(latency_s, scale, busy) if hidden else None)
+        if parts is not None:
+            parts[index] = made
+        return made
 
     return build

@@ -36,10 +36,15 @@ def test_cpu_only_host_gets_disjoint_cpusets(make_config):
     assert [r.share.cpuset for r in fractional] == ["0", "1", "2", "3"]
 
 
-def test_broker_leases_one_group_per_agent_and_slurm_is_refused(make_config):
+def test_broker_leases_one_group_per_agent_and_slurm_one_allocation_per_agent(make_config, monkeypatch):
     resources = partition(make_config(agents=4, sandbox={"backend": "broker", "gpus": 1}), "run-7")
     assert [r.share.lease_group for r in resources] == [f"run-7/agent{i}" for i in range(4)]
-    with pytest.raises(ConfigError, match="agents: 2 is not supported under backend slurm"):
+    monkeypatch.delenv("AVO_SLURM_ALLOCATION", raising=False)
+    slurm = partition(make_config(agents=2, sandbox={"backend": "slurm"}), "run-x")
+    assert [(r.share.allocation, r.share.lease_group, r.share.cpuset) for r in slurm] == [("agent0", None, None),
+                                                                                         ("agent1", None, None)]
+    monkeypatch.setenv("AVO_SLURM_ALLOCATION", "42")  # inside `avo run --slurm`: one batch allocation
+    with pytest.raises(ConfigError, match=r"^agents: 2 inside a batch job \(`avo run --slurm`, job 42\)"):
         partition(make_config(agents=2, sandbox={"backend": "slurm"}), "run-x")
 
 

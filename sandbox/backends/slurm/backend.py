@@ -38,7 +38,9 @@ class SlurmBackend:
     """Calls run as job steps in one allocation held for the run (see the module docstring)."""
 
     def __init__(self, policy: SandboxPolicy, workspace: Path, labels: dict[str, str],
-                 on_event: EventSink | None = None) -> None:
+                 on_event: EventSink | None = None, *, allocation: str | None = None) -> None:
+        """``allocation`` (one agent of a run with several): the sandboxes that name it share a holder
+        allocation of their own, recorded and named as run ``<run id>-<allocation>``."""
         if policy.gpus.requested:
             raise PolicyError("with sandbox.backend: slurm, the GPUs come from the allocation: set "
                               "sandbox.slurm.gres (e.g. gpu:1) and leave sandbox.gpus at none")
@@ -52,7 +54,8 @@ class SlurmBackend:
         self._helpers: dict[int, HelperStep] = {}  # job id -> its persistent helper
         self._per_call_jobs: set[int] = set()  # jobs whose helper could not start: one step per call
         self._helpers_lock = threading.Lock()
-        self._lease: RunAllocation | None = open_run_allocation(labels[LABEL_RUN], policy, on_event)
+        holder = labels[LABEL_RUN] + (f"-{allocation}" if allocation else "")
+        self._lease: RunAllocation | None = open_run_allocation(holder, policy, on_event)
         self._policy = policy
         self.node_gpus: list[str] = []
         self.node = ""
