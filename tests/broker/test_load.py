@@ -60,6 +60,6 @@ def test_four_runs_and_a_flooding_tenant_keep_every_invariant(code: Path) -> Non
     assert dict(per_run) == made, (dict(per_run), made)
     assert not containers_labelled(f"avo.broker={broker.name}")
     assert not (broker.pins.exists() and any(broker.pins.iterdir()))
-    print(f"\n{len(runs)} runs, {len(audited)} calls, {len(flooded)} floods; broker peak "
+    print(f"\n{len(runs)} runs (longest {max(run['s'] for run in runs):.0f} s), {len(audited)} calls, {len(flooded)} floods; broker peak "
           f"{max(s['rss'] for s in samples) / 2**20:.0f} MiB (bound {RSS_BOUND / 2**20:.0f}), "
           f"{max(s['fds'] for s in samples)} fds (bound {FD_BOUND})")
