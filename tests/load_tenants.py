@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ import yaml
 
 from tenant_hosts import REPO, TEST_SRV, TestBroker, as_tenant, rule
 
+sys.path.insert(0, str(REPO / "tests" / "agent"))  # the scripted server lives with the agent tests
+from scripted_llm_server import Reply, ScriptedLLMServer  # noqa: E402
+
 MiB = 2**20
 #: What the sampler allows the broker to hold (docs/multi-tenant.md, "The host policy": the broker's bounds).
 RSS_BOUND = 400 * MiB
@@ -27,6 +31,10 @@ FD_BOUND = 600
 RULE = {"gpus": [0, 1], "max_gpus": 1, "max_containers": 3, "max_sessions": 4, "max_memory": "1g"}
 LIMITS = {"send_deadline_s": 3, "frame_deadline_s": 3, "max_frame_bytes": 4 * MiB, "max_frame_bytes_per_user": 8 * MiB,
           "max_frame_bytes_total": 32 * MiB, "max_connections_per_user": 40, "max_connections": 400}
+EXAMPLE = REPO / "examples" / "sorting_optimization"
+MODEL = "scripted-model"
+#: The tenant's provider key: only in its avo process's environment; the scripted server sees it arrive.
+KEY = "sk-load-test"
 
 
 def load_broker(name: str) -> TestBroker:
@@ -35,9 +43,25 @@ def load_broker(name: str) -> TestBroker:
         tenants=[rule(workspace_roots=[f"{TEST_SRV}/{name}/{{user}}"], **RULE)])
 
 
+def first_step() -> list[Reply]:
+    """The model's turns of the sorting example's first step (its replay transcript up to the
+    first ``submit``): search the notes, write a broken insertion sort, evaluate, fix it, run it
+    in the shell, evaluate, submit."""
+    turns = yaml.safe_load((EXAMPLE / "replay.yaml").read_text())["turns"]
+    replies = []
+    for turn in turns:
+        calls = [(call["name"], call.get("arguments") or {}) for call in turn["tool_calls"]]
+        replies.append(Reply(text=turn.get("text", ""), tool_calls=calls))
+        if any(name == "submit" for name, _ in calls):
+            return replies
+    raise ValueError(f"{EXAMPLE / 'replay.yaml'} has no submit")
+
+
 @dataclass
 class Runner:
-    """One tenant running ``avo run`` (replayed agent turns, real sandboxed calls) back to back."""
+    """One tenant running ``avo run`` back to back: its model is the scripted server (real
+    ``openai`` SDK over loopback, the key in the tenant process's environment), its calls
+    are real sandboxed calls through the broker."""
 
     user: str
     broker: TestBroker
@@ -45,34 +69,46 @@ class Runner:
     runs: list[dict[str, Any]] = field(default_factory=list)
 
     def loop(self, until: float) -> None:
-        while time.monotonic() < until:
+        """Runs back to back; a run starts only while half a run (as long as the last) fits
+        before ``until``, so the load ends near ``until`` rather than a whole run later."""
+        while time.monotonic() < until - (self.runs[-1]["s"] / 2 if self.runs else 0):
             self.runs.append(self.once())
 
     def once(self) -> dict[str, Any]:
         folder = self.broker.workspace(self.user)
-        example = REPO / "examples" / "sorting_optimization"
-        for name in ("seed.py", "scorer.py", "replay.yaml"):
-            shutil.copy(example / name, folder / name)
-        (folder / "avo.yaml").write_text(yaml.safe_dump({
-            "seed_file": "seed.py", "scoring_module": "scorer.py", "max_versions": 1,
-            "sandbox": {"backend": "broker", "broker_socket": self.broker.socket, "memory": "512m",
-                        "timeout_s": 120, "pool_size": 0}}))
-        subprocess.run(["chown", "-R", f"{self.user}:", str(folder)], check=True)
-        started = time.monotonic()
-        done = subprocess.run(as_tenant(self.user, ["-m", "orchestrator", "run", "avo.yaml", "--replay", "replay.yaml"],
-                                        self.code), capture_output=True, text=True, timeout=300, cwd=str(folder))
-        return {"user": self.user, "rc": done.returncode, "folder": str(folder), "s": time.monotonic() - started,
-                "tail": (done.stdout + done.stderr)[-1500:]}
+        for name in ("seed.py", "scorer.py"):
+            shutil.copy(EXAMPLE / name, folder / name)
+        script = first_step()
+        with ScriptedLLMServer() as server:
+            server.script(*script)
+            (folder / "avo.yaml").write_text(yaml.safe_dump({
+                "seed_file": "seed.py", "scoring_module": "scorer.py", "max_versions": 1,
+                "llm": {"provider": "openai", "model": MODEL, "base_url": server.openai_base_url,
+                        "prices": {MODEL: {"input_per_mtok": 1.0, "output_per_mtok": 1.0}}},
+                "sandbox": {"backend": "broker", "broker_socket": self.broker.socket, "memory": "512m",
+                            "timeout_s": 120, "pool_size": 0}}))
+            subprocess.run(["chown", "-R", f"{self.user}:", str(folder)], check=True)
+            started = time.monotonic()
+            done = subprocess.run(as_tenant(self.user, ["-m", "orchestrator", "run", "avo.yaml"], self.code,
+                                            env={"OPENAI_API_KEY": KEY}),
+                                  capture_output=True, text=True, timeout=300, cwd=str(folder))
+            keys = {request.headers.get("authorization") for request in server.requests}
+            return {"user": self.user, "rc": done.returncode, "folder": str(folder), "s": time.monotonic() - started,
+                    "model_turns": (len(server.requests), len(script)), "keys": keys,
+                    "tail": (done.stdout + done.stderr)[-1500:]}
+
+
+#: The scorer calls a run makes besides its evaluations: its evaluator asks once for the
+#: benchmark configurations and once for the scoring context (both cached; sandbox_evaluator.py).
+SCORER_SETUP_CALLS = 2
 
 
 def logged_calls(folder: str) -> tuple[str | None, int]:
-    """The run id and the number of sandbox calls its run log records (evaluations, shell commands)."""
-    run_id, calls = None, 0
+    """The run id and the number of sandbox calls the run made, from its run log: one per
+    evaluation and per shell command, and the scorer's set-up calls."""
+    run_id, calls = None, SCORER_SETUP_CALLS
     for line in (Path(folder) / "workspace" / "events.jsonl").read_text().splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue  # a killed run's partial last line
+        event = json.loads(line)
         run_id = event.get("run_id", run_id)
         if event.get("kind") == "evaluation" or (event.get("kind") == "agent_tool" and event.get("tool") == "run_shell"):
             calls += 1

@@ -231,11 +231,13 @@ def tenant_code(base: Path) -> Path:
     return code
 
 
-def as_tenant(user: str, argv: list[str], code: Path, **popen: Any) -> list[str]:
-    """The command line that runs ``argv`` (after the tenant Python) as ``user``."""
+def as_tenant(user: str, argv: list[str], code: Path, env: dict[str, str] | None = None) -> list[str]:
+    """The command line that runs ``argv`` (after the tenant Python) as ``user``, in an
+    environment of its own: the tenant's basics plus ``env`` (a provider key, say)."""
+    extra = [f"{name}={value}" for name, value in (env or {}).items()]
     return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "env", "-i",
             "PATH=/usr/local/bin:/usr/bin:/bin", f"PYTHONPATH={code}", "PYTHONDONTWRITEBYTECODE=1",
-            "HOME=/tmp", TENANT_PYTHON, *argv]
+            "HOME=/tmp", *extra, TENANT_PYTHON, *argv]
 
 
 def run_tenant(user: str, code: Path, request: dict[str, Any], timeout: float = 120,
