@@ -106,6 +106,24 @@ def test_the_live_view_shows_a_run_waiting_in_the_queue() -> None:
     assert "slurm job 7: running on gpu07" in console.export_text()
 
 
+def test_the_live_view_and_recent_events_say_a_user_cancelled_the_job() -> None:
+    from rich.console import Console
+
+    from orchestrator.run_view import _State, describe
+
+    event = {"kind": "slurm_cancelled", "job_id": 9}
+    assert describe(event) == ("slurm job 9: cancelled by a user (scancel), the run stops; resume it with "
+                               "`avo run CONFIG --resume`")
+    state = _State()
+    state.apply({"kind": "slurm_allocation", "job_id": 9, "state": "RUNNING", "node": "gpu07"})
+    state.apply(event)
+    console = Console(width=200, record=True)
+    console.print(state.render())
+    panel = console.export_text()
+    assert "slurm  slurm job 9: cancelled by a user (scancel)" in panel  # the panel's slurm row, not only recent
+    assert "slurm job 9: running on gpu07" in panel  # still among the recent events
+
+
 def test_max_step_count_is_read_from_scontrol_show_config() -> None:
     from sandbox.backends.slurm.queue import parse_max_step_count
 
