@@ -69,3 +69,42 @@ def test_failed_refill_is_retried() -> None:
     pool = WarmPool(1, flaky, lambda item: None)
     _wait_until(lambda: pool.ready == 1)
     pool.close()
+
+
+def test_the_pool_lets_a_finished_call_settle_before_it_works() -> None:
+    """Disposal and refill wait SETTLE_S after a call ends: the call's reply is still on its way
+    (a broker's socket, a Slurm helper's srun) and removing a container competes for the cores."""
+    from sandbox.warm_pool import SETTLE_S
+
+    worked: list[float] = []
+    counter = itertools.count()
+    pool = WarmPool(1, lambda: next(counter), lambda item: worked.append(time.monotonic()))
+    _wait_until(lambda: pool.ready == 1)
+    item = pool.take()
+    assert item is not None
+    ended = time.monotonic()
+    pool.retire(item)
+    _wait_until(lambda: bool(worked) and pool.ready == 1)
+    assert worked[0] - ended >= SETTLE_S
+    pool.close()
+
+
+def test_calls_back_to_back_keep_getting_warm_items_and_retired_ones_go() -> None:
+    """The settling pause never stalls the pool under a stream of calls: it keeps handing out
+    fresh items and disposing of the used ones while the calls go on."""
+    disposed: list[int] = []
+    counter = itertools.count()
+    pool = WarmPool(1, lambda: next(counter), disposed.append)
+    _wait_until(lambda: pool.ready == 1)
+    stop = time.monotonic() + 1.5
+    taken = 0
+    while time.monotonic() < stop:
+        item = pool.take()
+        if item is None:
+            time.sleep(0.005)
+            continue
+        taken += 1
+        time.sleep(0.01)
+        pool.retire(item)
+    assert taken >= 3 and len(disposed) >= taken - 2
+    pool.close()
