@@ -142,3 +142,26 @@ def test_the_effective_step_limit_is_the_smaller_and_renewal_starts_before_it() 
     assert step_limit(100, 40000) == 100 and step_limit(None, 40000) == 40000 and step_limit(50000, 40000) == 40000
     assert step_limit(None, None) is None and step_limit(6, None) == 6
     assert renew_at(40000) == 36000 and renew_at(6) == 5 and renew_at(1) == 1
+
+
+def test_a_warm_call_goes_to_the_helper_in_one_srun_message() -> None:
+    """srun relays stdio in 1 KiB messages and a second message waits ~40 ms for a delayed ACK:
+    the policy goes once per helper, and a call's line then stays under 1 KiB."""
+    import json
+
+    from sandbox.backends.base import shell_script
+    from sandbox.backends.slurm.helper_step import HelperStep
+    from sandbox.backends.slurm.wire import CallRequest
+
+    policy = SandboxPolicy.model_validate({"image": "avo-sandbox:cpu", "pool_size": 2, "backend": "slurm",
+                                           "slurm": {"state_dir": "/var/tmp/" + "s" * 60}})
+    request = CallRequest(policy=policy, workspace="/var/tmp/" + "w" * 80, script=shell_script(["true"]),
+                          labels={"avo.run": "r" * 40, "avo.purpose": "shell", "avo.call": "c" * 16}, timeout_s=60)
+    step = HelperStep.__new__(HelperStep)  # the line format only: no srun
+    step._sent_policies = set()
+    first = step._lines("a", "call", json.loads(request.model_dump_json())).decode().splitlines()
+    again = step._lines("b", "call", json.loads(request.model_dump_json())).decode().splitlines()
+    definition, call = json.loads(first[0]), json.loads(first[1])
+    assert len(first) == 2 and definition["define"]["policy"] == json.loads(policy.model_dump_json())
+    assert call["request"]["policy_ref"] == definition["define"]["ref"] and "policy" not in call["request"]
+    assert len(again) == 1 and len(again[0]) + 1 < 1024 and json.loads(again[0])["request"]["policy_ref"]
