@@ -8,12 +8,8 @@ hands it to :meth:`WarmPool.retire`, which only ever disposes of it.
 
 One background thread (the package's single concurrency model) disposes of
 retired items and refills. It stays off the CPU while a call is in flight
-(for up to ``REFILL_DELAY_S``) and for ``SETTLE_S`` after one ends, because
-removing and starting containers competes with the call for the host's cores and
-would slow the hot path it exists to speed up. The call's result is not yet where
-it is needed when ``retire`` runs: a broker still sends it to its client, a Slurm
-node helper to the login node through ``srun``. Under a stream of calls it waits
-no longer than ``REFILL_DELAY_S`` for a quiet moment.
+(for up to ``REFILL_DELAY_S``), because starting a container competes with
+the call for the host's cores and would slow the hot path it exists to speed up.
 """
 
 from __future__ import annotations
@@ -33,10 +29,8 @@ T = TypeVar("T")
 
 #: Pause after a failed refill (daemon restarting, disk full) so the filler never spins.
 RETRY_DELAY_S = 1.0
-#: Longest a disposal or refill waits for a quiet moment before it competes with the calls.
+#: Longest a refill waits for in-flight calls to finish before it competes with them.
 REFILL_DELAY_S = 0.25
-#: Quiet time after a call ends before the pool works: the call's reply is still on its way.
-SETTLE_S = 0.05
 
 
 class WarmPool(Generic[T]):
@@ -50,8 +44,6 @@ class WarmPool(Generic[T]):
         self._retired: deque[T] = deque()
         self._in_flight = 0
         self._last_take = 0.0
-        self._last_retire = 0.0
-        self._due_since: float | None = None  # when work first waited for a quiet moment
         self._changed = threading.Condition()
         self._closed = False
         self._worker = threading.Thread(target=self._work, name="avo-warm-pool", daemon=True)
@@ -75,7 +67,6 @@ class WarmPool(Generic[T]):
         ``now`` in the caller's thread (after a fault, when the process may be ending)."""
         with self._changed:
             self._in_flight -= 1
-            self._last_retire = time.monotonic()
             now = now or self._closed  # after close() nothing disposes of the retired queue
             if not now:
                 self._retired.append(item)
@@ -101,37 +92,22 @@ class WarmPool(Generic[T]):
         for item in leftovers:
             self._dispose(item)
 
-    def _due(self) -> bool:
-        return bool(self._retired) or len(self._ready) < self._size
-
-    def _wait_for_quiet(self) -> float:
-        """Seconds until the pool may work (0: now): no call in flight and ``SETTLE_S`` since the
-        last one ended, or a call running for ``REFILL_DELAY_S``, or work waiting that long."""
-        now = time.monotonic()
-        if self._due_since is None:
-            self._due_since = now
-        quiet_at = self._last_take + REFILL_DELAY_S if self._in_flight else self._last_retire + SETTLE_S
-        return max(0.0, min(quiet_at, self._due_since + REFILL_DELAY_S) - now)
+    def _may_refill(self) -> bool:
+        quiet = self._in_flight == 0 or time.monotonic() - self._last_take >= REFILL_DELAY_S
+        return len(self._ready) < self._size and quiet
 
     def _work(self) -> None:
         while True:
             with self._changed:
-                while not self._closed:
-                    if not self._due():
-                        self._due_since = None
-                        self._changed.wait()
-                        continue
-                    delay = self._wait_for_quiet()
-                    if delay <= 0:
-                        break
-                    self._changed.wait(timeout=delay)
+                self._changed.wait_for(lambda: self._closed or self._retired or self._may_refill(),
+                                       timeout=REFILL_DELAY_S)
                 if self._closed:
                     return
-                self._due_since = None
                 retired = self._retired.popleft() if self._retired else None
+                refill = retired is None and self._may_refill()
             if retired is not None:
                 self._dispose(retired)
-            else:
+            elif refill:
                 self._refill()
 
     def _refill(self) -> None:
