@@ -75,10 +75,11 @@ def sample(policy: dict[str, Any], workspace: Path, n: int, pause: float, tenant
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def rows(n: int, root: Path, broker: TestBroker | None, code: Path | None) -> list[tuple[str, str, list[float]]]:
+def rows(n: int, root: Path, broker: TestBroker | None, code: Path | None, pools: list[int],
+         fallback: bool) -> list[tuple[str, str, list[float]]]:
     """(baseline label, row label, samples) for every pair, baseline rows first in each pair."""
     out = []
-    for pool in (0, 2):
+    for pool in pools:
         pause = POOL_REFILL_S if pool else 0.0
         pairs: list[tuple[str, dict[str, Any], dict[str, Any], tuple[str, Path] | None, Any]] = [
             ("docker", {}, {"node_backend": "docker"}, None, lambda name: root / name)]
@@ -89,7 +90,7 @@ def rows(n: int, root: Path, broker: TestBroker | None, code: Path | None) -> li
             base = {"image": IMAGE, "memory": "256m", "pool_size": pool, "timeout_s": 60}
             label = f"{local} backend, pool_size {pool}"
             out.append((label, label, sample({**base, **local_policy}, folder(f"{local}-{pool}"), n, pause, tenant)))
-            for helper in (True, False):
+            for helper in (True, False) if fallback else (True,):
                 slurm = {**node, "state_dir": str(folder(f"state-{local}-{pool}-{helper}")),
                          "persistent_helper": helper}
                 if local == "broker":
@@ -136,6 +137,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=50, help="calls per row")
     parser.add_argument("--no-broker", action="store_true", help="only the docker pairs (no tenant users needed)")
+    parser.add_argument("--pools", type=lambda text: [int(x) for x in text.split(",")], default=[0, 2],
+                        help="the pool_size values to measure, comma-separated (default 0,2)")
+    parser.add_argument("--no-fallback", action="store_true",
+                        help="skip the one-step-per-call rows (only the persistent helper against its baseline)")
     parser.add_argument("--first-seed", action="store_true",
                         help="also the time from `avo run` to the sorting example's scored seed, per backend")
     args = parser.parse_args()
@@ -150,7 +155,7 @@ def main() -> None:
             code = tenant_code(root)
             broker.start()
         try:
-            measured = rows(args.n, root, broker, code)
+            measured = rows(args.n, root, broker, code, args.pools, not args.no_fallback)
         finally:
             if broker is not None:
                 broker.remove()

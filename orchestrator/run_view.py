@@ -92,6 +92,8 @@ def describe_slurm(event: dict[str, Any]) -> str | None:
         return f"{job}: {event.get('time_left_s')} s left, acquiring a new allocation"
     if kind == "slurm_lost":
         return f"{job}: ended unexpectedly, acquiring a new allocation"
+    if kind == "slurm_cancelled":
+        return f"{job}: cancelled by a user (scancel), the run stops; resume it with `avo run CONFIG --resume`"
     if kind == "slurm_release":
         return f"{job}: released"
     if kind == "slurm_sweep":
@@ -134,7 +136,7 @@ class _State:
             self.tokens, self.cost = event.get("tokens", 0), event.get("cost_usd", 0.0)
         elif kind == "run_end":
             self.phase = f"finished: {event.get('reason')}"
-        elif kind in ("slurm_queue", "slurm_allocation", "slurm_node", "slurm_release"):
+        elif kind in ("slurm_queue", "slurm_allocation", "slurm_node", "slurm_release", "slurm_cancelled"):
             self.slurm = describe_slurm(event)
         line = describe(event)
         if line:

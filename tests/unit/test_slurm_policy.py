@@ -106,6 +106,24 @@ def test_the_live_view_shows_a_run_waiting_in_the_queue() -> None:
     assert "slurm job 7: running on gpu07" in console.export_text()
 
 
+def test_the_live_view_and_recent_events_say_a_user_cancelled_the_job() -> None:
+    from rich.console import Console
+
+    from orchestrator.run_view import _State, describe
+
+    event = {"kind": "slurm_cancelled", "job_id": 9}
+    assert describe(event) == ("slurm job 9: cancelled by a user (scancel), the run stops; resume it with "
+                               "`avo run CONFIG --resume`")
+    state = _State()
+    state.apply({"kind": "slurm_allocation", "job_id": 9, "state": "RUNNING", "node": "gpu07"})
+    state.apply(event)
+    console = Console(width=200, record=True)
+    console.print(state.render())
+    panel = console.export_text()
+    assert "slurm  slurm job 9: cancelled by a user (scancel)" in panel  # the panel's slurm row, not only recent
+    assert "slurm job 9: running on gpu07" in panel  # still among the recent events
+
+
 def test_max_step_count_is_read_from_scontrol_show_config() -> None:
     from sandbox.backends.slurm.queue import parse_max_step_count
 
@@ -124,3 +142,26 @@ def test_the_effective_step_limit_is_the_smaller_and_renewal_starts_before_it() 
     assert step_limit(100, 40000) == 100 and step_limit(None, 40000) == 40000 and step_limit(50000, 40000) == 40000
     assert step_limit(None, None) is None and step_limit(6, None) == 6
     assert renew_at(40000) == 36000 and renew_at(6) == 5 and renew_at(1) == 1
+
+
+def test_a_warm_call_goes_to_the_helper_in_one_srun_message() -> None:
+    """srun relays stdio in 1 KiB messages and a second message waits ~40 ms for a delayed ACK:
+    the policy goes once per helper, and a call's line then stays under 1 KiB."""
+    import json
+
+    from sandbox.backends.base import shell_script
+    from sandbox.backends.slurm.helper_step import HelperStep
+    from sandbox.backends.slurm.wire import CallRequest
+
+    policy = SandboxPolicy.model_validate({"image": "avo-sandbox:cpu", "pool_size": 2, "backend": "slurm",
+                                           "slurm": {"state_dir": "/var/tmp/" + "s" * 60}})
+    request = CallRequest(policy=policy, workspace="/var/tmp/" + "w" * 80, script=shell_script(["true"]),
+                          labels={"avo.run": "r" * 40, "avo.purpose": "shell", "avo.call": "c" * 16}, timeout_s=60)
+    step = HelperStep.__new__(HelperStep)  # the line format only: no srun
+    step._sent_policies = set()
+    first = step._lines("a", "call", json.loads(request.model_dump_json())).decode().splitlines()
+    again = step._lines("b", "call", json.loads(request.model_dump_json())).decode().splitlines()
+    definition, call = json.loads(first[0]), json.loads(first[1])
+    assert len(first) == 2 and definition["define"]["policy"] == json.loads(policy.model_dump_json())
+    assert call["request"]["policy_ref"] == definition["define"]["ref"] and "policy" not in call["request"]
+    assert len(again) == 1 and len(again[0]) + 1 < 1024 and json.loads(again[0])["request"]["policy_ref"]

@@ -14,6 +14,7 @@ exits when its stdin closes, removing the containers of the calls it still ran.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import subprocess
@@ -48,6 +49,7 @@ class HelperStep:
         self._line_limit = line_limit
         self._lock = threading.Lock()  # the pending table and the state; never held across I/O
         self._write_lock = threading.Lock()  # one request line at a time on the helper's stdin
+        self._sent_policies: set[str] = set()  # digests of the policies this helper has (under the write lock)
         self._pending: dict[str, _Pending] = {}
         self._stderr = bytearray()
         self._ready = threading.Event()
@@ -74,8 +76,7 @@ class HelperStep:
         that misses it: a hung helper must not hold later calls)."""
         ident = secrets.token_hex(8)
         pending = _Pending()
-        line = json.dumps({"id": ident, "action": action,
-                           "request": json.loads(request.model_dump_json())}).encode() + b"\n"
+        body = json.loads(request.model_dump_json())
         with self._lock:
             if self._dead:
                 raise SlurmError(f"avo's helper step in job {self.job_id} is gone: {self._dead}")
@@ -84,7 +85,7 @@ class HelperStep:
             assert self._process.stdin is not None
             try:
                 with self._write_lock:
-                    self._process.stdin.write(line)
+                    self._process.stdin.write(self._lines(ident, action, body))
                     self._process.stdin.flush()
             except OSError as exc:
                 self._fail(f"its stdin closed ({exc})")
@@ -100,6 +101,22 @@ class HelperStep:
             raise SlurmError(f"the {action} request in job {self.job_id} got no answer and the helper step was "
                              f"ended: {self._dead}")
         return raise_reported(Reply.model_validate(pending.reply))
+
+    def _lines(self, ident: str, action: str, body: dict[str, Any]) -> bytes:
+        """The request's line(s), the policy sent once per helper and named by its digest after that:
+        srun relays stdio in messages of 1 KiB, and a line of two messages waits ~40 ms for a
+        delayed TCP ACK (Nagle), longer than a warm call. Called under the write lock, so a
+        policy's definition always precedes its first use on the helper's stdin."""
+        lines = b""
+        policy = body.pop("policy", None)
+        if policy is not None:
+            text = json.dumps(policy, sort_keys=True)
+            ref = hashlib.sha256(text.encode()).hexdigest()[:32]
+            if ref not in self._sent_policies:
+                lines += json.dumps({"id": "", "define": {"ref": ref, "policy": policy}}).encode() + b"\n"
+                self._sent_policies.add(ref)
+            body["policy_ref"] = ref
+        return lines + json.dumps({"id": ident, "action": action, "request": body}).encode() + b"\n"
 
     def close(self) -> None:
         """End the helper: EOF first (it removes its calls' containers), then end the step."""

@@ -212,8 +212,14 @@ def serve(env: Mapping[str, str]) -> int:
     stopping = threading.Event()
     in_flight: dict[str, str] = {}  # request id -> its call's label
 
+    policies: dict[str, Any] = {}  # digest -> policy, defined once per helper by the login side
+
     def run_one(message: dict[str, Any]) -> None:
-        request = json.dumps(message.get("request", {})).encode()
+        body = message.get("request", {})
+        if isinstance(body, dict) and "policy_ref" in body:
+            body = {**{k: v for k, v in body.items() if k != "policy_ref"},
+                    "policy": policies.get(str(body["policy_ref"]))}  # unknown: the request is refused
+        request = json.dumps(body).encode()
         call = message.get("request", {}).get("labels", {}).get(LABEL_CALL) if message.get("action") == "call" else None
         if call:
             in_flight[message["id"]] = call
@@ -221,7 +227,7 @@ def serve(env: Mapping[str, str]) -> int:
             reply = answer(str(message.get("action")), request, env, persistent=True)
         finally:
             in_flight.pop(message["id"], None)
-        line = json.dumps({"id": message["id"], "reply": json.loads(reply.model_dump_json())}) + "\n"
+        line = json.dumps({"id": message["id"], "reply": json.loads(reply.model_dump_json(exclude_defaults=True))}) + "\n"
         with out_lock:
             if stopping.is_set():
                 return  # ended: a call whose container the sweep removed has no result to report
@@ -245,7 +251,10 @@ def serve(env: Mapping[str, str]) -> int:
             message = json.loads(line)
         except ValueError:
             continue
-        if isinstance(message, dict) and isinstance(message.get("id"), str):
+        if isinstance(message, dict) and isinstance(message.get("define"), dict):
+            definition = message["define"]  # in the reading loop: defined before any later line is served
+            policies[str(definition.get("ref"))] = definition.get("policy")
+        elif isinstance(message, dict) and isinstance(message.get("id"), str):
             threading.Thread(target=run_one, args=(message,), daemon=True).start()
     sweep_in_flight()  # EOF: the login side is gone
     return 0
