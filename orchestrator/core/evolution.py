@@ -393,7 +393,7 @@ class EvolutionRunner:
         best = self._population.best
         score = self._evaluator.evaluate(candidate.source, purpose="rescore", files=candidate.files or None,
                                          previous_best=best.score.values if best else None)
-        public_ok = score.passes_correctness and not score.failed_configurations(self._population.configurations)
+        public_ok = score.passes_on(self._population.configurations)
         hidden = self._score_hidden(candidate, "rescore") if public_ok else None
         verdict = self._population.judge(score, hidden)
         if not verdict.accepted:

@@ -233,7 +233,7 @@ class AgentWorker(threading.Thread):
         submission.score = self.parts.evaluator.evaluate(
             candidate.source, purpose="rescore", files=candidate.files or None, previous_best=best.score.values)
         self.last_score = submission.score.aggregate(self.runner.configurations)
-        if _passes(submission.score, self.runner.configurations):
+        if submission.score.passes_on(self.runner.configurations):
             submission.hidden = self._score_hidden(candidate, "rescore", best.hidden_values)
         self._rescore_best(submission)
 
@@ -245,12 +245,12 @@ class AgentWorker(threading.Thread):
         submission.against = best.version
         submission.best_score = submission.best_hidden = None
         runner = self.runner
-        if not _passes(submission.score, runner.configurations) or (self.parts.hidden_evaluator is not None and not (
-                submission.hidden is not None and _passes(submission.hidden, runner.hidden_configurations))):
+        if not submission.score.passes_on(runner.configurations) or (self.parts.hidden_evaluator is not None and not (
+                submission.hidden is not None and submission.hidden.passes_on(runner.hidden_configurations))):
             return
         submission.best_score = self.parts.evaluator.evaluate(best.source, purpose="rescore-best",
                                                               files=best.files or None)
-        if _passes(submission.best_score, runner.configurations):
+        if submission.best_score.passes_on(runner.configurations):
             submission.best_hidden = self._score_hidden(best.candidate, "rescore-best")
 
     def _score_hidden(self, candidate: Candidate, purpose: str,
@@ -562,11 +562,6 @@ class ParallelEvolutionRunner(EvolutionRunner):
         """Each agent's state, base version and last re-score (the live view's lines)."""
         return [{"agent": w.index, "state": self._ended.get(w.index, w.state), "base_version": w.base_version,
                  "last_score": w.last_score, "resource": w.parts.label} for w in self._workers.values()]
-
-
-def _passes(score: Score, configurations: list[str]) -> bool:
-    """Whether ``score`` passes and scores every one of ``configurations`` (else the rule turns it down)."""
-    return score.passes_correctness and not score.failed_configurations(configurations)
 
 
 def _fresh_problem(score: Score | None, configurations: list[str]) -> str | None:

@@ -60,6 +60,11 @@ class Score(BaseModel):
                 bad.append(name)
         return bad
 
+    def passes_on(self, configurations: list[str]) -> bool:
+        """Whether this score passes correctness and scores every one of ``configurations``: what
+        the commit rule needs before it compares a score with anything."""
+        return self.passes_correctness and not self.failed_configurations(configurations)
+
     @classmethod
     def failure(cls, message: str, *, error: str | None = None) -> "Score":
         return cls(passes_correctness=False, correctness_message=message, error=error or message)
