@@ -47,13 +47,11 @@ def _image_present(config: EvolutionConfig) -> None:
     """The docker backend's image (the base of a problem image, which the run builds itself)."""
     if config.sandbox.backend != "docker":
         return
-    from sandbox.backends.docker import connect, image_fix, image_present
-    from sandbox.errors import ImageMissing
+    from sandbox.backends.docker import connect, require_image
 
     client = connect()
     try:
-        if not image_present(client, config.sandbox.image):
-            raise ImageMissing(image_fix(config.sandbox.image))
+        require_image(client, config.sandbox.image)
     finally:
         client.close()
 

@@ -6,7 +6,7 @@ options), ``wire`` (the call protocol with the container's first process),
 ``lifecycle`` (one call from start to removal) and ``sweep`` (removal by label).
 """
 
-from .engine import GVISOR_FIX, build_hint, connect, engine_errors, engine_runtimes, image_fix, image_present
+from .engine import GVISOR_FIX, build_hint, connect, engine_errors, engine_runtimes, image_fix, image_present, require_image
 from .lifecycle import DockerBackend, give_workspace_to
 from .options import SANDBOX_UID, Placement, container_options, device_request, sandbox_user
 from .sweep import remove_labelled
@@ -26,5 +26,6 @@ __all__ = [
     "image_fix",
     "image_present",
     "remove_labelled",
+    "require_image",
     "sandbox_user",
 ]

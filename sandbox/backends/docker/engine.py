@@ -95,3 +95,9 @@ def image_present(client: docker.DockerClient, image: str) -> bool:
         except docker.errors.ImageNotFound:
             return False
         return True
+
+
+def require_image(client: docker.DockerClient, image: str) -> None:
+    """ImageMissing naming the fix unless ``image`` is in the engine (never pulled implicitly)."""
+    if not image_present(client, image):
+        raise ImageMissing(image_fix(image))

@@ -19,13 +19,13 @@ import docker.errors
 import requests
 
 from ...capture import CappedBuffer, pump
-from ...errors import ImageMissing, PolicyError, SandboxClosed, SandboxError
+from ...errors import PolicyError, SandboxClosed, SandboxError
 from ...gpu import require_gpu_host
 from ...policy import SandboxPolicy
 from ...result import EXIT_OOM, EXIT_TIMEOUT, ExecResult
 from ...warm_pool import WarmPool
 from ..base import Command, shell_script
-from .engine import GVISOR_FIX, connect, engine_errors, engine_runtimes, image_fix, image_present
+from .engine import GVISOR_FIX, connect, engine_errors, engine_runtimes, require_image
 from .options import Placement, container_options
 from .sweep import remove_labelled
 from .wire import Demux, StartedContainer, StatusLine, deliver, frame
@@ -80,8 +80,7 @@ class DockerBackend:
             raise PolicyError(f"runtime {policy.runtime!r} is not registered with dockerd (it has "
                               f"{', '.join(runtimes)}): {how}; or unset sandbox.runtime")
         require_gpu_host(policy.gpus, runtimes)
-        if not image_present(self._client, policy.image):
-            raise ImageMissing(image_fix(policy.image))
+        require_image(self._client, policy.image)
         self._options = container_options(policy, workspace, labels, self._api.api_version, self._placement)
         self._user = self._options["user"]
         self._live: set[str] = set()
