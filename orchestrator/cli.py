@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -216,12 +217,13 @@ def _status(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     lineage = _committed(config, args.config)
-    events = list(read_events(config.run_log_path))
+    log = config.run_log_path  # read as a stream for each use: a week's log is not held in memory
     best, seed = lineage.best or lineage.solutions[-1], lineage.solutions[0]
-    usage = BudgetUsage.from_events(events)
-    unpriced = unpriced_calls(events)
+    usage = BudgetUsage.from_events(read_events(log, "budget"))
+    unpriced = unpriced_calls(read_events(log))
     gain = (best.aggregate / seed.aggregate - 1) * 100 if seed.aggregate else 0.0
-    recent = [(e, line) for e in events if (line := describe(e))][-args.events:] if args.events > 0 else []
+    recent = deque(((e, line) for e in read_events(log) if (line := describe(e))),
+                   maxlen=args.events) if args.events > 0 else deque()
     limits = config.budget
     if args.json is not None:
         write_json(args.json, {
@@ -244,7 +246,7 @@ def _status(args: argparse.Namespace) -> int:
                   f"{f'${limits.max_total_cost_usd:g}' if limits.max_total_cost_usd else 'no dollar limit'}), "
                   f"{usage.elapsed_s / 3600:.2f} h of {config.max_wall_time_hours:g} h", highlight=False)
     agents = AgentLines()
-    for event in events:
+    for event in read_events(log):
         agents.apply(event)
     if agents.lines:
         console.print("agents:\n" + "\n".join(f"  {line}" for line in agents.render()), highlight=False,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -64,7 +65,7 @@ def _describe(event: dict[str, Any]) -> str | None:
     return None
 
 
-def unpriced_calls(events: list[dict[str, Any]]) -> bool:
+def unpriced_calls(events: Iterable[dict[str, Any]]) -> bool:
     """Whether some model call had no price (``llm.prices`` lacks its model), so dollars undercount.
     A replayed turn costs nothing: it is not unpriced."""
     return any(event.get("priced") is False and not event.get("replay") for event in events)
